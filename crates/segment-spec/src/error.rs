@@ -135,17 +135,20 @@ pub enum ErrorKind {
     )]
     DocumentTooLarge { limit: usize },
     /// The event's JSON is larger than the configured limit.
-    #[error("event is {size} bytes of JSON, over the limit of {limit} bytes")]
+    #[error(
+        "event is {size} bytes of JSON, over the limit of {limit} bytes; \
+         send large data outside the event or raise the limit"
+    )]
     TooLarge { size: usize, limit: usize },
     /// A value has the wrong type or an unacceptable content.
-    #[error("{pointer}: expected {expected}, found {found}")]
+    #[error("{}expected {expected}, found {found}", pointer_prefix(pointer))]
     InvalidField {
         pointer: String,
         expected: String,
         found: String,
     },
     /// A required value is absent or null.
-    #[error("{pointer}: missing; expected {expected}")]
+    #[error("{}missing; expected {expected}", pointer_prefix(pointer))]
     MissingField { pointer: String, expected: String },
     /// Reading or decompressing the input failed.
     #[error("failed to read input: {0}")]
@@ -218,6 +221,16 @@ impl ErrorKind {
     }
 }
 
+/// Prefixes a message with the pointer it is about; the empty pointer is the whole event
+/// and needs no prefix.
+fn pointer_prefix(pointer: &str) -> String {
+    if pointer.is_empty() {
+        String::new()
+    } else {
+        format!("{pointer}: ")
+    }
+}
+
 /// The nesting depth at which `serde_json` stops parsing.
 pub const RECURSION_LIMIT: usize = 128;
 
@@ -234,6 +247,7 @@ pub(crate) fn describe(value: &Value) -> String {
             format!("the string {head:?}… ({} characters)", s.chars().count())
         }
         Value::String(s) => format!("the string {s:?}"),
+        Value::Array(items) if items.len() == 1 => "an array of 1 item".to_owned(),
         Value::Array(items) => format!("an array of {} items", items.len()),
         Value::Object(_) => "an object".to_owned(),
     }
