@@ -1,5 +1,57 @@
 //! Project automation, run as `cargo xtask <task>`.
+//!
+//! `ci` is the one gate CI calls; `tidy` runs the repository checks alone (they also run
+//! as a test inside `ci`).
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("no tasks yet")
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod ci;
+mod tidy;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  ci      format check, clippy with warnings denied, the workspace tests, and a check
+          that every insta snapshot is referenced and none is pending
+  tidy    repository checks: file headers, no dbg!, no ignored tests, no mod.rs,
+          no key-like strings in fixtures";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&project_root()),
+        Some("tidy") => tidy::run(&project_root()),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!("error: unknown task {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+        None => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
 }
