@@ -1,0 +1,40 @@
+//! The error type of the sandbox's Rust API.
+//!
+//! Errors that clients of the HTTP API cause are answered over HTTP and never surface here.
+
+use std::net::SocketAddr;
+
+use crate::store::Entity;
+
+/// What can go wrong when starting or driving a sandbox from Rust.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The listen address could not be bound.
+    #[error("failed to bind the sandbox to {addr}: {source}")]
+    Bind {
+        /// The address from the configuration.
+        addr: SocketAddr,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+
+    /// The fault configuration is out of range.
+    #[error("invalid fault configuration: {field}: {reason}")]
+    InvalidFaults {
+        /// The offending field, such as `server_errors.rate`.
+        field: &'static str,
+        /// What was wrong and what is accepted.
+        reason: String,
+    },
+
+    /// A record inserted through [`Sandbox::insert`](crate::Sandbox::insert) was rejected by the
+    /// same checks the HTTP API applies.
+    #[error("invalid {entity} record: {reason}")]
+    InvalidRecord {
+        /// The collection the record was meant for.
+        entity: Entity,
+        /// The check that failed.
+        reason: String,
+    },
+}

@@ -1,0 +1,545 @@
+//! Fault injection: rate limiting, server errors, dropped connections, latency and scripted
+//! answers, decided per request before the request touches any record.
+//!
+//! Random faults draw from one RNG seeded by [`Faults::seed`], so the same sequence of
+//! requests meets the same faults in every run.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::error::Error;
+
+/// The faults a sandbox injects. The default injects none.
+///
+/// Each request is decided in this order: the first pending [`ScriptedFault`] that matches it
+/// decides alone; otherwise the rate limit, then dropped connections, then server errors, and
+/// finally normal handling. `latency` delays every answer except scripted ones and drops.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Seed of the RNG behind `drop_rate` and `server_errors`.
+    pub seed: u64,
+    /// A token-bucket rate limit whose excess requests are answered 429.
+    pub rate_limit: Option<RateLimit>,
+    /// Fraction of requests, from 0.0 to 1.0, whose connection is closed without an answer.
+    pub drop_rate: f64,
+    /// A fraction of requests answered with a 5xx status.
+    pub server_errors: Option<ServerErrors>,
+    /// Delay before each answer is sent. The request has already taken effect by then, so a
+    /// client that times out has still created or updated the record, as with a real server
+    /// that answers slowly.
+    pub latency: Duration,
+    /// Answers for upcoming requests, each used once.
+    pub script: Vec<ScriptedFault>,
+}
+
+impl Faults {
+    /// Checks that rates are fractions and statuses are valid HTTP statuses.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidFaults`] naming the first field out of range.
+    pub fn validate(&self) -> Result<(), Error> {
+        check_fraction("drop_rate", self.drop_rate)?;
+        if let Some(limit) = &self.rate_limit {
+            if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
+                return Err(invalid(
+                    "rate_limit.requests_per_second",
+                    format!(
+                        "must be a positive number, got {}",
+                        limit.requests_per_second
+                    ),
+                ));
+            }
+            if limit.burst == 0 {
+                return Err(invalid("rate_limit.burst", "must be at least 1".to_owned()));
+            }
+        }
+        if let Some(errors) = &self.server_errors {
+            check_fraction("server_errors.rate", errors.rate)?;
+            if errors.statuses.is_empty() {
+                return Err(invalid(
+                    "server_errors.statuses",
+                    "must list at least one status".to_owned(),
+                ));
+            }
+            for &status in &errors.statuses {
+                check_status("server_errors.statuses", status)?;
+            }
+        }
+        for step in &self.script {
+            if let ScriptedAction::Answer { status, .. } = step.action {
+                check_status("script.action.status", status)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    /// Sustained rate of accepted requests.
+    pub requests_per_second: f64,
+    /// Requests accepted at once after an idle period; at least 1.
+    pub burst: u32,
+    /// Form of the `Retry-After` header on a 429, whose value is the whole seconds until the
+    /// bucket holds a token again (at least 1). `None` sends no header.
+    pub retry_after: Option<RetryAfterForm>,
+}
+
+impl RateLimit {
+    /// A limit of `requests_per_second` with a burst of the same size, rounded up, and a
+    /// `Retry-After` in seconds.
+    pub fn per_second(requests_per_second: f64) -> Self {
+        // The float-to-int cast saturates, and validation rejects non-positive rates.
+        let burst = requests_per_second.ceil().max(1.0) as u32;
+        Self {
+            requests_per_second,
+            burst,
+            retry_after: Some(RetryAfterForm::Seconds),
+        }
+    }
+}
+
+/// A fraction of requests answered with one of `statuses`, chosen uniformly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerErrors {
+    /// Fraction of requests, from 0.0 to 1.0.
+    pub rate: f64,
+    /// Statuses to answer with.
+    pub statuses: Vec<u16>,
+}
+
+impl ServerErrors {
+    /// A fraction of requests answered 500, 502 or 503.
+    pub fn rate(rate: f64) -> Self {
+        Self {
+            rate,
+            statuses: vec![500, 502, 503],
+        }
+    }
+}
+
+/// The two forms of the `Retry-After` header (RFC 9110, section 10.2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryAfterForm {
+    /// `Retry-After: 3`
+    Seconds,
+    /// `Retry-After: Fri, 04 Dec 2026 20:00:03 GMT`
+    HttpDate,
+}
+
+/// A `Retry-After` header: a delay and the form it is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter {
+    /// Delay in whole seconds; the HTTP-date form is this far from the time of the answer.
+    pub seconds: u64,
+    /// How the header is written.
+    pub form: RetryAfterForm,
+}
+
+/// One scripted answer, used by the next request that matches `method` and `path`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedFault {
+    /// Method to match, such as `POST`; `None` matches any method.
+    pub method: Option<String>,
+    /// Path to match: the request path equals it or continues below it (`/user` matches
+    /// `/user` and `/user/3`); `None` matches any path.
+    pub path: Option<String>,
+    /// What the matching request gets.
+    pub action: ScriptedAction,
+}
+
+impl ScriptedFault {
+    /// A step for the next request, whatever it is.
+    pub fn any(action: ScriptedAction) -> Self {
+        Self {
+            method: None,
+            path: None,
+            action,
+        }
+    }
+
+    /// A step for the next request with this method and path.
+    pub fn request(method: &str, path: &str, action: ScriptedAction) -> Self {
+        Self {
+            method: Some(method.to_owned()),
+            path: Some(path.to_owned()),
+            action,
+        }
+    }
+
+    fn matches(&self, method: &str, path: &str) -> bool {
+        let method_matches = self
+            .method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method));
+        let path_matches = self.path.as_deref().is_none_or(|prefix| {
+            let prefix = prefix.trim_end_matches('/');
+            path.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        });
+        method_matches && path_matches
+    }
+}
+
+/// What a scripted request gets.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptedAction {
+    /// Normal handling, without latency or any other fault.
+    Handle,
+    /// Normal handling, with the answer sent after this delay.
+    HandleSlowly(Duration),
+    /// This status and an error body; nothing is stored.
+    Answer {
+        /// The HTTP status.
+        status: u16,
+        /// An optional `Retry-After` header.
+        retry_after: Option<RetryAfter>,
+    },
+    /// The connection is closed without an answer; nothing is stored.
+    DropConnection,
+}
+
+impl ScriptedAction {
+    /// An answer with `status` and no `Retry-After`.
+    pub fn status(status: u16) -> Self {
+        Self::Answer {
+            status,
+            retry_after: None,
+        }
+    }
+}
+
+/// The fault that answered a request in place of the API, as recorded in the request log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InjectedFault {
+    /// The rate limit answered 429.
+    RateLimited,
+    /// A random server error.
+    ServerError,
+    /// The connection was closed without an answer.
+    DroppedConnection,
+    /// A scripted step answered or dropped the request.
+    Scripted,
+}
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Decision {
+    pub(crate) action: Action,
+    pub(crate) delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Action {
+    Handle,
+    Answer {
+        status: u16,
+        retry_after: Option<RetryAfter>,
+        fault: InjectedFault,
+    },
+    DropConnection {
+        fault: InjectedFault,
+    },
+}
+
+/// Faults in force plus the state they need between requests.
+#[derive(Debug)]
+pub(crate) struct FaultState {
+    faults: Faults,
+    script: VecDeque<ScriptedFault>,
+    rng: StdRng,
+    bucket: Option<Bucket>,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    refilled_at: Instant,
+}
+
+impl FaultState {
+    /// Starts from a full bucket and a freshly seeded RNG. The faults must be validated.
+    pub(crate) fn new(mut faults: Faults) -> Self {
+        let script = std::mem::take(&mut faults.script).into();
+        let bucket = faults.rate_limit.as_ref().map(|limit| Bucket {
+            tokens: f64::from(limit.burst),
+            refilled_at: Instant::now(),
+        });
+        let rng = StdRng::seed_from_u64(faults.seed);
+        Self {
+            faults,
+            script,
+            rng,
+            bucket,
+        }
+    }
+
+    pub(crate) fn pending_script_steps(&self) -> usize {
+        self.script.len()
+    }
+
+    pub(crate) fn decide(&mut self, method: &str, path: &str) -> Decision {
+        if let Some(index) = self
+            .script
+            .iter()
+            .position(|step| step.matches(method, path))
+        {
+            // The index comes from `position` on the same queue, so the step exists.
+            let step = self.script.remove(index).map(|step| step.action);
+            return scripted(step.unwrap_or(ScriptedAction::Handle));
+        }
+
+        let latency = self.faults.latency;
+        let answer = |status, retry_after, fault| Decision {
+            action: Action::Answer {
+                status,
+                retry_after,
+                fault,
+            },
+            delay: latency,
+        };
+
+        if let Some(retry_after) = self.take_token() {
+            return answer(429, retry_after, InjectedFault::RateLimited);
+        }
+        if self.faults.drop_rate > 0.0 && self.rng.random_bool(self.faults.drop_rate) {
+            return Decision {
+                action: Action::DropConnection {
+                    fault: InjectedFault::DroppedConnection,
+                },
+                delay: Duration::ZERO,
+            };
+        }
+        if let Some(status) = self.draw_server_error() {
+            return answer(status, None, InjectedFault::ServerError);
+        }
+        Decision {
+            action: Action::Handle,
+            delay: latency,
+        }
+    }
+
+    /// Takes a token from the bucket. Returns `Some` when the request is over the limit,
+    /// holding the `Retry-After` to send, if any.
+    fn take_token(&mut self) -> Option<Option<RetryAfter>> {
+        let limit = self.faults.rate_limit.as_ref()?;
+        let bucket = self.bucket.as_mut()?;
+
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.refilled_at).as_secs_f64();
+        bucket.tokens =
+            (bucket.tokens + elapsed * limit.requests_per_second).min(f64::from(limit.burst));
+        bucket.refilled_at = now;
+
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            return None;
+        }
+        let wait = (1.0 - bucket.tokens) / limit.requests_per_second;
+        // The cast saturates; a wait this long only comes from a tiny configured rate.
+        let seconds = (wait.ceil() as u64).max(1);
+        Some(limit.retry_after.map(|form| RetryAfter { seconds, form }))
+    }
+
+    fn draw_server_error(&mut self) -> Option<u16> {
+        let errors = self.faults.server_errors.as_ref()?;
+        if errors.rate == 0.0 || !self.rng.random_bool(errors.rate) {
+            return None;
+        }
+        let index = self.rng.random_range(0..errors.statuses.len());
+        errors.statuses.get(index).copied()
+    }
+}
+
+fn scripted(action: ScriptedAction) -> Decision {
+    let (action, delay) = match action {
+        ScriptedAction::Handle => (Action::Handle, Duration::ZERO),
+        ScriptedAction::HandleSlowly(delay) => (Action::Handle, delay),
+        ScriptedAction::Answer {
+            status,
+            retry_after,
+        } => {
+            let fault = InjectedFault::Scripted;
+            (
+                Action::Answer {
+                    status,
+                    retry_after,
+                    fault,
+                },
+                Duration::ZERO,
+            )
+        }
+        ScriptedAction::DropConnection => (
+            Action::DropConnection {
+                fault: InjectedFault::Scripted,
+            },
+            Duration::ZERO,
+        ),
+    };
+    Decision { action, delay }
+}
+
+fn check_fraction(field: &'static str, value: f64) -> Result<(), Error> {
+    if (0.0..=1.0).contains(&value) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        format!("must be a fraction from 0.0 to 1.0, got {value}"),
+    ))
+}
+
+fn check_status(field: &'static str, status: u16) -> Result<(), Error> {
+    if (100..=599).contains(&status) {
+        return Ok(());
+    }
+    Err(invalid(
+        field,
+        format!("must be an HTTP status from 100 to 599, got {status}"),
+    ))
+}
+
+fn invalid(field: &'static str, reason: String) -> Error {
+    Error::InvalidFaults { field, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decide_many(faults: Faults, count: usize) -> Vec<Action> {
+        let mut state = FaultState::new(faults);
+        (0..count)
+            .map(|_| state.decide("GET", "/user").action)
+            .collect()
+    }
+
+    #[test]
+    fn no_faults_handles_everything() {
+        let actions = decide_many(Faults::default(), 20);
+        assert!(actions.iter().all(|action| *action == Action::Handle));
+    }
+
+    #[test]
+    fn same_seed_gives_same_server_errors() {
+        let faults = Faults {
+            seed: 7,
+            server_errors: Some(ServerErrors::rate(0.5)),
+            ..Faults::default()
+        };
+        let first = decide_many(faults.clone(), 50);
+        let second = decide_many(faults, 50);
+        assert_eq!(first, second);
+        assert!(first.contains(&Action::Handle));
+        assert!(
+            first
+                .iter()
+                .any(|action| matches!(action, Action::Answer { .. }))
+        );
+    }
+
+    #[test]
+    fn server_errors_use_listed_statuses() {
+        let faults = Faults {
+            server_errors: Some(ServerErrors {
+                rate: 1.0,
+                statuses: vec![502],
+            }),
+            ..Faults::default()
+        };
+        for action in decide_many(faults, 10) {
+            let expected = Action::Answer {
+                status: 502,
+                retry_after: None,
+                fault: InjectedFault::ServerError,
+            };
+            assert_eq!(action, expected);
+        }
+    }
+
+    #[test]
+    fn bucket_answers_429_after_burst() {
+        let limit = RateLimit {
+            requests_per_second: 0.001,
+            burst: 2,
+            retry_after: Some(RetryAfterForm::Seconds),
+        };
+        let actions = decide_many(
+            Faults {
+                rate_limit: Some(limit),
+                ..Faults::default()
+            },
+            3,
+        );
+        assert_eq!(actions[0], Action::Handle);
+        assert_eq!(actions[1], Action::Handle);
+        let Action::Answer {
+            status,
+            retry_after: Some(retry_after),
+            ..
+        } = actions[2]
+        else {
+            panic!("expected a 429 with Retry-After, got {:?}", actions[2]);
+        };
+        assert_eq!(status, 429);
+        assert!(retry_after.seconds >= 900, "{retry_after:?}");
+    }
+
+    #[test]
+    fn script_steps_are_used_once_by_first_match() {
+        let faults = Faults {
+            script: vec![
+                ScriptedFault::request("POST", "/usage", ScriptedAction::status(503)),
+                ScriptedFault::any(ScriptedAction::DropConnection),
+            ],
+            ..Faults::default()
+        };
+        let mut state = FaultState::new(faults);
+        let dropped = Action::DropConnection {
+            fault: InjectedFault::Scripted,
+        };
+        assert_eq!(state.decide("GET", "/user").action, dropped);
+        assert_eq!(state.decide("GET", "/user").action, Action::Handle);
+        let answer = Action::Answer {
+            status: 503,
+            retry_after: None,
+            fault: InjectedFault::Scripted,
+        };
+        assert_eq!(state.decide("POST", "/usage").action, answer);
+        assert_eq!(state.pending_script_steps(), 0);
+    }
+
+    #[test]
+    fn script_path_matches_whole_segments() {
+        let step = ScriptedFault::request("PATCH", "/user", ScriptedAction::Handle);
+        assert!(step.matches("PATCH", "/user/3"));
+        assert!(step.matches("patch", "/user"));
+        assert!(!step.matches("PATCH", "/users"));
+        assert!(!step.matches("GET", "/user"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let faults = Faults {
+            drop_rate: 1.5,
+            ..Faults::default()
+        };
+        let err = faults.validate().expect_err("rate above 1");
+        assert!(err.to_string().contains("drop_rate"), "{err}");
+
+        let faults = Faults {
+            script: vec![ScriptedFault::any(ScriptedAction::status(42))],
+            ..Faults::default()
+        };
+        assert!(faults.validate().is_err());
+    }
+}
