@@ -1,0 +1,357 @@
+//! The HTTP client for the Startdeliver API: one pooled reqwest client per API key,
+//! with a per-request timeout, gzip answers and the key's adaptive rate.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::api_key::ApiKey;
+use crate::error::{SinkError, truncate_body};
+use crate::policy::{AdaptiveRate, RateConfig, StatusClass, classify_status, parse_retry_after};
+use crate::wire::{
+    self, Entity, METHOD_OVERRIDE_HEADER, Method, Record, RecordId, Usage, WireProfile, WireRequest,
+};
+
+/// The `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("startdeliver-destination/", env!("CARGO_PKG_VERSION"));
+
+/// Settings of a [`Client`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// API base URL; a missing trailing slash is added.
+    pub base_url: String,
+    pub api_key: ApiKey,
+    /// Time allowed for one request, from sending to the end of the answer's body.
+    pub timeout: Duration,
+    /// Time allowed to open a connection.
+    pub connect_timeout: Duration,
+    /// The adaptive request rate of this key.
+    pub rate: RateConfig,
+    /// Paths and key names of the API.
+    pub profile: WireProfile,
+}
+
+impl ClientConfig {
+    /// Settings for the production API with the default timeouts and rate.
+    pub fn new(api_key: ApiKey) -> Self {
+        Self {
+            base_url: wire::DEFAULT_BASE_URL.to_owned(),
+            api_key,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            rate: RateConfig::default(),
+            profile: WireProfile::default(),
+        }
+    }
+}
+
+/// A client for one API key. Cloning is cheap and shares connections and the rate.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    /// The `Authorization` value, marked sensitive so that reqwest's `Debug` hides it.
+    authorization: HeaderValue,
+    timeout: Duration,
+    profile: WireProfile,
+    rate: Mutex<AdaptiveRate>,
+}
+
+impl Client {
+    /// Builds a client; no request is sent.
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SinkError::Config`] when the base URL is invalid or not HTTP(S), or when
+    /// the TLS backend cannot be initialised.
+    pub fn new(config: ClientConfig) -> Result<Self, SinkError> {
+        let base = parse_base(&config.base_url)?;
+        let mut authorization = HeaderValue::from_str(config.api_key.expose())
+            .map_err(|_| SinkError::Config("the API key is not a valid header value".to_owned()))?;
+        authorization.set_sensitive(true);
+
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
+            .gzip(true)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|err| SinkError::Config(format!("cannot build the HTTP client: {err}")))?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                authorization,
+                timeout: config.timeout,
+                profile: config.profile,
+                rate: Mutex::new(AdaptiveRate::new(config.rate, Instant::now())),
+            }),
+        })
+    }
+
+    /// The wire profile the client sends with.
+    pub fn profile(&self) -> &WireProfile {
+        &self.inner.profile
+    }
+
+    /// The key's current request rate, in requests per second.
+    pub fn current_rate(&self) -> f64 {
+        self.lock_rate().rate()
+    }
+
+    /// Sends one request and returns the JSON body of a success answer (`null` when the
+    /// body is empty).
+    ///
+    /// # Errors
+    ///
+    /// Returns [`SinkError::KeyRejected`] on 401 and 403, [`SinkError::Status`] on other
+    /// non-success statuses, [`SinkError::Timeout`] or [`SinkError::Transport`] when no
+    /// complete answer arrived, and [`SinkError::UnexpectedResponse`] when a success
+    /// body is not JSON.
+    pub async fn send(&self, request: &WireRequest) -> Result<Value, SinkError> {
+        self.wait_for_token().await;
+        let started = Instant::now();
+
+        let http = self.inner.profile.http_request(&self.inner.base, request);
+        let mut builder = self
+            .inner
+            .http
+            .request(reqwest_method(http.method), http.url)
+            .header(AUTHORIZATION, self.inner.authorization.clone());
+        if let Some(original) = http.method_override {
+            builder = builder.header(METHOD_OVERRIDE_HEADER, original.as_str());
+        }
+        if let Some(body) = &http.body {
+            builder = builder.json(body);
+        }
+
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| self.transport_error(request, err))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, jiff::Timestamp::now()));
+        let text = response
+            .text()
+            .await
+            .map_err(|err| self.transport_error(request, err))?;
+
+        tracing::debug!(
+            method = %request.method,
+            path = %request.path,
+            status,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Startdeliver request"
+        );
+        self.record_answer(status, retry_after);
+        self.interpret(request, status, retry_after, &text)
+    }
+
+    /// Finds the first record whose `key` equals `value`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send`], and [`SinkError::UnexpectedResponse`] when the answer is not
+    /// a list of records.
+    pub async fn find(
+        &self,
+        entity: Entity,
+        key: &str,
+        value: &Value,
+    ) -> Result<Option<Record>, SinkError> {
+        let request = self.inner.profile.find(entity, key, value);
+        let body = self.send(&request).await?;
+        self.inner
+            .profile
+            .parse_found(&body)
+            .map_err(|err| unexpected(&request, err))
+    }
+
+    /// Creates a record and returns it as the API stored it.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send`], and [`SinkError::UnexpectedResponse`] when the answer is not
+    /// a record with an id.
+    pub async fn create(
+        &self,
+        entity: Entity,
+        fields: Map<String, Value>,
+    ) -> Result<Record, SinkError> {
+        let request = self.inner.profile.create(entity, fields);
+        let body = self.send(&request).await?;
+        self.inner
+            .profile
+            .parse_record(&body)
+            .map_err(|err| unexpected(&request, err))
+    }
+
+    /// Updates the given fields of a record. The answer's body is not needed and is not
+    /// checked, because the update's effect is known from the request.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send`]; a 404 means the record no longer exists.
+    pub async fn update(
+        &self,
+        entity: Entity,
+        id: &RecordId,
+        changed: Map<String, Value>,
+    ) -> Result<(), SinkError> {
+        let request = self.inner.profile.update(entity, id, changed);
+        self.send(&request).await.map(drop)
+    }
+
+    /// Creates a usage event.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send`].
+    pub async fn create_usage(&self, usage: &Usage) -> Result<(), SinkError> {
+        let request = self.inner.profile.usage(usage);
+        self.send(&request).await.map(drop)
+    }
+
+    /// Whether a usage event with this `messageId` exists.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::find`].
+    pub async fn usage_exists(&self, message_id: &str) -> Result<bool, SinkError> {
+        let request = self.inner.profile.find_usage(message_id);
+        let body = self.send(&request).await?;
+        let found = self
+            .inner
+            .profile
+            .parse_found(&body)
+            .map_err(|err| unexpected(&request, err))?;
+        Ok(found.is_some())
+    }
+
+    /// Calls `GET /me`, which succeeds only with a valid key, and returns its body.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::send`]; [`SinkError::KeyRejected`] means the key is invalid.
+    pub async fn me(&self) -> Result<Value, SinkError> {
+        self.send(&self.inner.profile.me()).await
+    }
+
+    async fn wait_for_token(&self) {
+        loop {
+            let wait = self.lock_rate().try_acquire(Instant::now());
+            match wait {
+                Ok(()) => return,
+                Err(delay) => tokio::time::sleep(delay).await,
+            }
+        }
+    }
+
+    fn record_answer(&self, status: u16, retry_after: Option<Duration>) {
+        let mut rate = self.lock_rate();
+        match status {
+            429 => rate.on_throttled(Instant::now(), retry_after),
+            200..=299 => rate.on_success(Instant::now()),
+            _ => {}
+        }
+    }
+
+    fn interpret(
+        &self,
+        request: &WireRequest,
+        status: u16,
+        retry_after: Option<Duration>,
+        text: &str,
+    ) -> Result<Value, SinkError> {
+        match classify_status(status) {
+            StatusClass::Success if text.trim().is_empty() => Ok(Value::Null),
+            StatusClass::Success => {
+                serde_json::from_str(text).map_err(|err| SinkError::UnexpectedResponse {
+                    method: request.method,
+                    path: request.path.clone(),
+                    detail: format!("invalid JSON: {err}"),
+                })
+            }
+            StatusClass::KeyRejected => Err(SinkError::KeyRejected {
+                method: request.method,
+                path: request.path.clone(),
+                status,
+                body: truncate_body(text),
+            }),
+            StatusClass::Retryable | StatusClass::Permanent => Err(SinkError::Status {
+                method: request.method,
+                path: request.path.clone(),
+                status,
+                body: truncate_body(text),
+                retry_after,
+            }),
+        }
+    }
+
+    fn transport_error(&self, request: &WireRequest, err: reqwest::Error) -> SinkError {
+        if err.is_timeout() {
+            return SinkError::Timeout {
+                method: request.method,
+                path: request.path.clone(),
+                timeout: self.inner.timeout,
+            };
+        }
+        // The URL can carry match values in its query; the path in the message suffices.
+        SinkError::Transport {
+            method: request.method,
+            path: request.path.clone(),
+            source: err.without_url(),
+        }
+    }
+
+    fn lock_rate(&self) -> std::sync::MutexGuard<'_, AdaptiveRate> {
+        // The bucket holds plain numbers that stay valid whatever panicked while it was
+        // locked, so a poisoned lock is still usable.
+        self.inner
+            .rate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn parse_base(base_url: &str) -> Result<Url, SinkError> {
+    let base = Url::parse(base_url)
+        .map_err(|err| SinkError::Config(format!("invalid API URL {base_url:?}: {err}")))?;
+    if !matches!(base.scheme(), "http" | "https") {
+        return Err(SinkError::Config(format!(
+            "invalid API URL {base_url:?}: expected an http or https URL"
+        )));
+    }
+    Ok(wire::normalise_base(base))
+}
+
+fn reqwest_method(method: Method) -> reqwest::Method {
+    match method {
+        Method::Get => reqwest::Method::GET,
+        Method::Post => reqwest::Method::POST,
+        Method::Patch => reqwest::Method::PATCH,
+    }
+}
+
+fn unexpected(request: &WireRequest, err: wire::ShapeError) -> SinkError {
+    SinkError::UnexpectedResponse {
+        method: request.method,
+        path: request.path.clone(),
+        detail: err.to_string(),
+    }
+}

@@ -1,0 +1,186 @@
+//! The sink's error type, which knows whether a retry can help.
+
+use std::time::Duration;
+
+use crate::policy::{StatusClass, classify_status};
+use crate::wire::Method;
+
+/// Longest response body kept in an error, in characters.
+const MAX_BODY_CHARS: usize = 2_000;
+
+/// A failed Startdeliver call or a problem with the sink's settings.
+///
+/// [`SinkError::is_retryable`] says whether the same call may succeed later, and
+/// [`SinkError::rejects_key`] whether every call with this API key will fail until an
+/// operator acts. No variant ever contains the API key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The API answered with a non-success status other than 401 or 403.
+    #[error("{method} {path} returned HTTP {status}: {body}")]
+    Status {
+        method: Method,
+        path: String,
+        status: u16,
+        /// The response body, cut to 2,000 characters.
+        body: String,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The API answered 401 or 403 to this key.
+    #[error(
+        "Startdeliver rejected the API key: {method} {path} returned HTTP {status}: {body}; \
+         check STARTDELIVER_API_KEY and the key's rights in Startdeliver"
+    )]
+    KeyRejected {
+        method: Method,
+        path: String,
+        status: u16,
+        body: String,
+    },
+    /// No answer arrived within the request timeout.
+    #[error("{method} {path} timed out after {timeout:?}")]
+    Timeout {
+        method: Method,
+        path: String,
+        timeout: Duration,
+    },
+    /// The connection failed, or broke before the answer was complete.
+    #[error("{method} {path} failed: {source}")]
+    Transport {
+        method: Method,
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A success answer whose body does not have the shape the wire profile expects.
+    #[error("{method} {path} returned an unexpected body: {detail}")]
+    UnexpectedResponse {
+        method: Method,
+        path: String,
+        detail: String,
+    },
+    /// The settings cannot work, such as an invalid base URL.
+    #[error("invalid sink settings: {0}")]
+    Config(String),
+    /// The event's match value is missing or does not fit the match field's type.
+    #[error("{0}")]
+    Mapping(#[from] field_mapping::Error),
+}
+
+impl SinkError {
+    /// Whether the same call may succeed if sent again later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Status { status, .. } => classify_status(*status) == StatusClass::Retryable,
+            Self::Timeout { .. } | Self::Transport { .. } => true,
+            Self::KeyRejected { .. }
+            | Self::UnexpectedResponse { .. }
+            | Self::Config(_)
+            | Self::Mapping(_) => false,
+        }
+    }
+
+    /// Whether the API key was rejected, so that delivery with it must stop.
+    pub fn rejects_key(&self) -> bool {
+        matches!(self, Self::KeyRejected { .. })
+    }
+
+    /// Whether the call may have taken effect although no success answer arrived: the
+    /// request was sent, but the answer timed out or the connection broke.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Self::Timeout { .. } | Self::Transport { .. })
+    }
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status { status, .. } | Self::KeyRejected { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// How long the server asked to wait, when it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short, stable code for counting errors by kind: `http_<status>`, `timeout`,
+    /// `transport`, `unexpected_response`, `api_key_rejected`, `config`, or for mapping
+    /// failures `missing_match_value` and `invalid_match_value`.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Status { status, .. } => format!("http_{status}"),
+            Self::KeyRejected { .. } => crate::KEY_REJECTED.to_owned(),
+            Self::Timeout { .. } => "timeout".to_owned(),
+            Self::Transport { .. } => "transport".to_owned(),
+            Self::UnexpectedResponse { .. } => "unexpected_response".to_owned(),
+            Self::Config(_) => "config".to_owned(),
+            Self::Mapping(field_mapping::Error::MissingMatchValue { .. }) => {
+                "missing_match_value".to_owned()
+            }
+            Self::Mapping(_) => "invalid_match_value".to_owned(),
+        }
+    }
+}
+
+/// Cuts a response body for an error message, on a character boundary.
+pub(crate) fn truncate_body(body: &str) -> String {
+    match body.char_indices().nth(MAX_BODY_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &body[..cut], body.len()),
+        None => body.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(status: u16) -> SinkError {
+        SinkError::Status {
+            method: Method::Post,
+            path: "usage".to_owned(),
+            status,
+            body: "{}".to_owned(),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn status_errors_follow_classification() {
+        assert!(status(503).is_retryable());
+        assert!(status(429).is_retryable());
+        assert!(!status(400).is_retryable());
+        assert!(!status(501).is_retryable());
+    }
+
+    #[test]
+    fn status_message_names_call_and_body() {
+        assert_eq!(status(400).to_string(), "POST usage returned HTTP 400: {}");
+        assert_eq!(status(400).code(), "http_400");
+    }
+
+    #[test]
+    fn key_rejection_is_not_retryable() {
+        let err = SinkError::KeyRejected {
+            method: Method::Get,
+            path: "me".to_owned(),
+            status: 401,
+            body: String::new(),
+        };
+        assert!(!err.is_retryable());
+        assert!(err.rejects_key());
+        assert_eq!(err.code(), "api_key_rejected");
+    }
+
+    #[test]
+    fn long_body_is_cut() {
+        let body = "é".repeat(3_000);
+        let cut = truncate_body(&body);
+        assert!(cut.starts_with(&"é".repeat(2_000)));
+        assert!(cut.ends_with("… (6000 bytes in all)"));
+    }
+}
