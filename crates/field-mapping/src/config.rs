@@ -1,0 +1,146 @@
+//! The integration config: which Startdeliver fields match users and customers, and
+//! which event values are copied onto them.
+
+mod validate;
+
+use serde_json::Value;
+
+use crate::coerce::{CoerceOptions, FieldType};
+use crate::error::Error;
+use crate::evaluate::Evaluation;
+use crate::source::Source;
+
+/// A validated integration config with every path compiled.
+///
+/// It is the JSON object documented for the Startdeliver-v2 destination:
+///
+/// | key | value |
+/// | --- | --- |
+/// | `startdeliverMatchingField` | `{field, type}`: the user field to match on, and its type |
+/// | `externalMatchingField` | `{field}`: the path of the user match value in the event |
+/// | `startdeliverCustomerField` | optional `{field, type}`: the customer field to match on |
+/// | `externalCustomerField` | optional `{field}`: the path of the customer match value |
+/// | `userMapping` | optional `[{field, externalField, type}]`: values copied onto the user |
+/// | `customerMapping` | optional `[{field, externalField, type}]`: values copied onto the customer |
+/// | `enabled` | optional boolean, default `true`: whether identify and group calls are used |
+///
+/// Extensions: `field` of the `external*` objects and `externalField` may be a list of
+/// paths (a fallback chain, see [`Source`]), and a mapping entry may set `timezone` (an
+/// IANA name for date-times without an offset), `epochUnit` (`s`, `ms` or `auto`),
+/// `multi` (a boolean) and `onNull` (`skip` or `clear`). Types are case-insensitive.
+///
+/// Unknown keys are errors, so that a misspelt `userMappnig` does not silently map
+/// nothing. `null` counts as not set for every optional key.
+#[derive(Debug, Clone)]
+pub struct Config {
+    enabled: bool,
+    user_match: MatchRule,
+    customer_match: Option<MatchRule>,
+    user_mapping: Vec<FieldRule>,
+    customer_mapping: Vec<FieldRule>,
+}
+
+/// How records of one kind are matched: the Startdeliver field and the event value.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MatchRule {
+    /// The Startdeliver field, as written in the config (such as `customfieldMatchingId`).
+    pub field: String,
+    /// The type the match value is coerced to.
+    pub field_type: FieldType,
+    /// Where the match value is in the event.
+    pub source: Source,
+}
+
+/// One entry of `userMapping` or `customerMapping`.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FieldRule {
+    /// The Startdeliver field, as written in the config (such as `name` or
+    /// `customfieldNumber`).
+    pub field: String,
+    /// The type the value is coerced to.
+    pub field_type: FieldType,
+    /// Where the value is in the event.
+    pub source: Source,
+    /// `multi`, `timezone`, `epochUnit` and `onNull`.
+    pub options: CoerceOptions,
+}
+
+impl Config {
+    /// Parses and validates a config written as JSON or as JSON5 (unquoted keys, single
+    /// quotes, comments and trailing commas, as the Startdeliver documentation shows it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Syntax`] when the text is neither JSON nor JSON5, and [`Error::Config`]
+    /// listing every problem with its location, such as
+    /// `userMapping[2].type: unknown type "nmber", expected one of text, number, date, boolean, dropdown`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        // serde_json first: it keeps large integers exact and is the common case.
+        let value = match serde_json::from_str::<Value>(text) {
+            Ok(value) => value,
+            Err(_) => json5::from_str::<Value>(text).map_err(syntax_error)?,
+        };
+        Self::from_value(&value)
+    }
+
+    /// Validates a config that is already JSON.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] listing every problem with its location.
+    pub fn from_value(value: &Value) -> Result<Self, Error> {
+        validate::config(value)
+    }
+
+    /// Whether identify and group calls are used at all (`enabled`, default `true`).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// How users are matched (`startdeliverMatchingField` and `externalMatchingField`).
+    pub fn user_match(&self) -> &MatchRule {
+        &self.user_match
+    }
+
+    /// How customers are matched, when `startdeliverCustomerField` and
+    /// `externalCustomerField` are set.
+    pub fn customer_match(&self) -> Option<&MatchRule> {
+        self.customer_match.as_ref()
+    }
+
+    /// The values copied onto the user, in config order.
+    pub fn user_mapping(&self) -> &[FieldRule] {
+        &self.user_mapping
+    }
+
+    /// The values copied onto the customer, in config order.
+    pub fn customer_mapping(&self) -> &[FieldRule] {
+        &self.customer_mapping
+    }
+
+    /// Reads and coerces every match value and mapped field from an event's raw JSON.
+    ///
+    /// Never fails and never panics: each failure is kept on its entry of the result.
+    pub fn evaluate(&self, event: &Value) -> Evaluation {
+        Evaluation::new(self, event)
+    }
+}
+
+fn syntax_error(err: json5::Error) -> Error {
+    let (line, column) = err
+        .position()
+        .map_or((0, 0), |p| (p.line + 1, p.column + 1));
+    let message = err.to_string();
+    // json5 appends the position to its message; it is in `line` and `column` already.
+    let message = match message.rfind(" at line ") {
+        Some(cut) => message[..cut].to_owned(),
+        None => message,
+    };
+    Error::Syntax {
+        line,
+        column,
+        message,
+    }
+}

@@ -1,0 +1,190 @@
+//! Compiled paths into an event's JSON: dotted and bracketed paths walked by hand, and
+//! `$`-prefixed RFC 9535 JSONPath run by jsonpath-rust.
+
+mod parse;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonpath_rust::parser::model::JpQuery;
+use serde_json::Value;
+
+use crate::error::Error;
+
+/// A parsed path, ready to look values up without parsing again.
+///
+/// Cloning is cheap: the compiled form is shared.
+///
+/// Two forms exist:
+///
+/// - dotted and bracketed: `traits.email`, `properties.items.0.sku`, `items[-1]`,
+///   `properties["plan.tier"]`, `properties['first-name']`. A segment of digits indexes
+///   an array; on an object it looks up the key with the same decimal text. `[-1]` is the
+///   last element.
+/// - JSONPath, when the path starts with `$`: `$.properties.items[*].sku`. Several
+///   results form a list.
+///
+/// A path never indexes into a string, and walking through a scalar, `null` or a missing
+/// key yields no value. `Display` prints a canonical form that parses to an equal path.
+///
+/// ```
+/// use field_mapping::Path;
+/// use serde_json::json;
+///
+/// let path: Path = "properties['plan.tier']".parse()?;
+/// assert_eq!(path.to_string(), r#"properties["plan.tier"]"#);
+///
+/// let event = json!({"properties": {"plan.tier": "gold"}});
+/// assert_eq!(path.lookup(&event).as_deref(), Some(&json!("gold")));
+/// assert_eq!("properties.plan".parse::<Path>()?.lookup(&event), None);
+/// # Ok::<(), field_mapping::Error>(())
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Path {
+    compiled: Arc<Compiled>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Compiled {
+    Segments(Vec<Segment>),
+    JsonPath {
+        /// The text as written, kept because it is the canonical form.
+        source: String,
+        query: JpQuery,
+    },
+}
+
+/// One step of a dotted or bracketed path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    /// An object key.
+    Key(String),
+    /// An array index, negative from the end; on an object, the key with the same
+    /// decimal text.
+    Index(i64),
+}
+
+impl Path {
+    /// Parses a path.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Path`] names the 1-based character where parsing stopped and what was
+    /// expected there; [`Error::JsonPath`] carries the JSONPath parser's message.
+    pub fn parse(input: &str) -> Result<Self, Error> {
+        let compiled = if input.starts_with('$') {
+            let query =
+                jsonpath_rust::parser::parse_json_path(input).map_err(|err| Error::JsonPath {
+                    input: input.to_owned(),
+                    message: err.to_string(),
+                })?;
+            Compiled::JsonPath {
+                source: input.to_owned(),
+                query,
+            }
+        } else {
+            Compiled::Segments(parse::segments(input)?)
+        };
+
+        Ok(Self {
+            compiled: Arc::new(compiled),
+        })
+    }
+
+    /// Builds a dotted path from segments; an empty list is the whole document.
+    pub fn from_segments(segments: Vec<Segment>) -> Self {
+        Self {
+            compiled: Arc::new(Compiled::Segments(segments)),
+        }
+    }
+
+    /// The segments of a dotted or bracketed path, `None` for JSONPath.
+    pub fn segments(&self) -> Option<&[Segment]> {
+        match &*self.compiled {
+            Compiled::Segments(segments) => Some(segments),
+            Compiled::JsonPath { .. } => None,
+        }
+    }
+
+    /// Looks the path up in `root`.
+    ///
+    /// Returns `None` when the value is missing, and `Some(Value::Null)` when the key is
+    /// there with `null`. A JSONPath with several results returns them as an owned array;
+    /// with no result it returns `None`.
+    pub fn lookup<'a>(&self, root: &'a Value) -> Option<Cow<'a, Value>> {
+        match &*self.compiled {
+            Compiled::Segments(segments) => walk(root, segments).map(Cow::Borrowed),
+            Compiled::JsonPath { query, .. } => run_json_path(query, root),
+        }
+    }
+}
+
+fn walk<'a>(root: &'a Value, segments: &[Segment]) -> Option<&'a Value> {
+    let mut current = root;
+    for segment in segments {
+        current = match (current, segment) {
+            (Value::Object(map), Segment::Key(key)) => map.get(key)?,
+            (Value::Object(map), Segment::Index(index)) => map.get(&index.to_string())?,
+            (Value::Array(items), Segment::Index(index)) => {
+                items.get(array_position(*index, items.len())?)?
+            }
+            // Strings, numbers, booleans and null have no children; a string is never
+            // indexed into, so `"abc".0` is missing rather than `"a"`.
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+fn array_position(index: i64, len: usize) -> Option<usize> {
+    if index >= 0 {
+        return usize::try_from(index).ok();
+    }
+
+    let back = usize::try_from(index.unsigned_abs()).ok()?;
+    len.checked_sub(back)
+}
+
+fn run_json_path<'a>(query: &JpQuery, root: &'a Value) -> Option<Cow<'a, Value>> {
+    // A query that jsonpath-rust cannot run on this document (it reports that as an
+    // error, for example for a function result) has no value here.
+    let mut found = jsonpath_rust::query::js_path_process(query, root).ok()?;
+    match found.len() {
+        0 => None,
+        1 => found.pop().map(|hit| Cow::Borrowed(hit.val())),
+        _ => Some(Cow::Owned(Value::Array(
+            found.into_iter().map(|hit| hit.val().clone()).collect(),
+        ))),
+    }
+}
+
+impl FromStr for Path {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &*self.compiled {
+            Compiled::Segments(segments) => parse::write_canonical(f, segments),
+            Compiled::JsonPath { source, .. } => f.write_str(source),
+        }
+    }
+}
+
+impl fmt::Debug for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Path({:?})", self.to_string())
+    }
+}
+
+impl serde::Serialize for Path {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
