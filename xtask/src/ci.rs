@@ -51,7 +51,7 @@ fn step(name: &str, check: impl FnOnce() -> Result<()>) -> Result<()> {
 /// that no test referenced and on any pending `.snap.new` file.
 fn test_with_snapshot_check(root: &Path) -> Result<()> {
     let references = root.join("target").join("insta-references.txt");
-    fs::create_dir_all(root.join("target")).context("cannot create target/")?;
+    fs::create_dir_all(root.join("target")).context("failed to create target/")?;
     let _ = fs::remove_file(&references);
     let references_env = references.display().to_string();
 
@@ -102,7 +102,7 @@ fn collect_snapshot_files(
     snapshots: &mut Vec<PathBuf>,
     pending: &mut Vec<String>,
 ) -> Result<()> {
-    let entries = fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))?;
+    let entries = fs::read_dir(dir).with_context(|| format!("failed to list {}", dir.display()))?;
     for entry in entries {
         let path = entry?.path();
         let name = path
@@ -130,7 +130,7 @@ pub fn cargo(root: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
         .envs(env.iter().copied())
         .current_dir(root)
         .status()
-        .with_context(|| format!("cannot run {cargo}"))?;
+        .with_context(|| format!("failed to start {cargo}"))?;
     if !status.success() {
         bail!("`cargo {}` failed with {status}", args.join(" "));
     }

@@ -40,20 +40,20 @@ fn problems(root: &Path) -> Vec<String> {
 }
 
 fn check_rust_file(root: &Path, path: &Path, problems: &mut Vec<String>) {
-    let shown = relative(root, path);
+    let display_path = relative(root, path);
     let Ok(text) = fs::read_to_string(path) else {
-        problems.push(format!("{shown}: not readable as UTF-8"));
+        problems.push(format!("{display_path}: not readable as UTF-8"));
         return;
     };
 
     if path.file_name().is_some_and(|n| n == "mod.rs") {
         problems.push(format!(
-            "{shown}: use `name.rs` beside `name/` instead of mod.rs"
+            "{display_path}: use `name.rs` beside `name/` instead of mod.rs"
         ));
     }
     if !text.trim_start().starts_with("//!") {
         problems.push(format!(
-            "{shown}: must open with a `//!` line that says its role"
+            "{display_path}: must open with a `//!` line that says its role"
         ));
     }
     // The patterns are split so that this file does not report itself.
@@ -67,7 +67,7 @@ fn check_rust_file(root: &Path, path: &Path, problems: &mut Vec<String>) {
     for (number, line) in text.lines().enumerate() {
         for (pattern, advice) in forbidden {
             if line.contains(pattern) {
-                problems.push(format!("{shown}:{}: {advice}", number + 1));
+                problems.push(format!("{display_path}:{}: {advice}", number + 1));
             }
         }
     }
