@@ -63,6 +63,9 @@ pub enum SinkError {
     /// The settings cannot work, such as an invalid base URL.
     #[error("invalid sink settings: {0}")]
     Config(String),
+    /// Delivery stopped, such as after the API key was rejected.
+    #[error("delivery stopped: {reason}")]
+    Stopped { reason: String },
     /// The event's match value is missing or does not fit the match field's type.
     #[error("{0}")]
     Mapping(#[from] field_mapping::Error),
@@ -77,6 +80,7 @@ impl SinkError {
             Self::KeyRejected { .. }
             | Self::UnexpectedResponse { .. }
             | Self::Config(_)
+            | Self::Stopped { .. }
             | Self::Mapping(_) => false,
         }
     }
@@ -109,7 +113,7 @@ impl SinkError {
     }
 
     /// A short, stable code for counting errors by kind: `http_<status>`, `timeout`,
-    /// `transport`, `unexpected_response`, `api_key_rejected`, `config`, or for mapping
+    /// `transport`, `unexpected_response`, `api_key_rejected`, `config`, `stopped`, or for mapping
     /// failures `missing_match_value` and `invalid_match_value`.
     pub fn code(&self) -> String {
         match self {
@@ -119,6 +123,7 @@ impl SinkError {
             Self::Transport { .. } => "transport".to_owned(),
             Self::UnexpectedResponse { .. } => "unexpected_response".to_owned(),
             Self::Config(_) => "config".to_owned(),
+            Self::Stopped { .. } => "stopped".to_owned(),
             Self::Mapping(field_mapping::Error::MissingMatchValue { .. }) => {
                 "missing_match_value".to_owned()
             }
