@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod demo_stream;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -18,13 +19,17 @@ tasks:
   ci      format check, clippy with warnings denied, the workspace tests, and a check
           that every insta snapshot is referenced and none is pending
   tidy    repository checks: file headers, no dbg!, no ignored tests, no mod.rs,
-          no key-like strings in fixtures";
+          no key-like strings in fixtures
+  demo-stream
+          regenerate fixtures/streams/demo-product-usage.ndjson.gz, the
+          deterministic demo stream (20,000 events, 24 customers, 216 users)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&project_root()),
         Some("tidy") => tidy::run(&project_root()),
+        Some("demo-stream") => demo_stream::write(&project_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
