@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
-use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, RETRY_AFTER};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +20,7 @@ use crate::profile::WireProfile;
 use crate::query::{RecordQuery, parse_query, parse_query_text};
 use crate::store::{Entity, Store, StoreError};
 
-/// Largest request body read, in bytes; a larger one is answered 413.
+/// Maximum request body size in bytes. A larger body gets a 413 response.
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// State shared by every connection of one sandbox.
@@ -48,7 +48,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Lets a handler close its own connection without answering; the connection task listens.
+/// Signal from a request handler to its connection task to close the connection with no
+/// response.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ConnectionControl {
     close: Arc<Notify>,
@@ -79,14 +80,14 @@ struct Incoming {
     body: Bytes,
 }
 
-/// A JSON answer, possibly with a `Retry-After` header.
-struct Answer {
+/// A JSON response, with an optional `Retry-After` header.
+struct JsonResponse {
     status: StatusCode,
     body: Value,
     retry_after: Option<HeaderValue>,
 }
 
-impl Answer {
+impl JsonResponse {
     fn ok(body: Value) -> Self {
         Self {
             status: StatusCode::OK,
@@ -125,17 +126,19 @@ async fn handle_request(
     let (parts, body) = request.into_parts();
     let incoming = match read_request(&parts, body, &state.profile).await {
         Ok(incoming) => incoming,
-        Err((incoming, answer)) => return finish(&state, &incoming, answer, None).into_response(),
+        Err((incoming, response)) => {
+            return log_response(&state, &incoming, response, None).into_response();
+        }
     };
 
     let decision = lock(&state.faults).decide(incoming.method.as_str(), &incoming.path);
-    let (answer, fault) = match decision.action {
+    let (response, fault) = match decision.action {
         Action::Handle => (serve_api(&state, &incoming, &parts.headers), None),
-        Action::Answer {
+        Action::Respond {
             status,
             retry_after,
             fault,
-        } => (fault_answer(status, retry_after), Some(fault)),
+        } => (fault_response(status, retry_after), Some(fault)),
         Action::DropConnection { fault } => {
             log_request(&state, &incoming, None, Some(fault));
             tracing::debug!(method = %incoming.method, path = %incoming.path, "dropping the connection");
@@ -145,29 +148,29 @@ async fn handle_request(
         }
     };
 
-    let answer = finish(&state, &incoming, answer, fault);
+    let response = log_response(&state, &incoming, response, fault);
     if !decision.delay.is_zero() {
         tokio::time::sleep(decision.delay).await;
     }
-    answer.into_response()
+    response.into_response()
 }
 
-/// Records the answer in the request log before it is sent.
-fn finish(
+/// Records the response in the request log before it is sent.
+fn log_response(
     state: &ApiState,
     incoming: &Incoming,
-    answer: Answer,
+    response: JsonResponse,
     fault: Option<InjectedFault>,
-) -> Answer {
-    log_request(state, incoming, Some(answer.status.as_u16()), fault);
+) -> JsonResponse {
+    log_request(state, incoming, Some(response.status.as_u16()), fault);
     tracing::debug!(
         method = %incoming.method,
         path = %incoming.path,
-        status = answer.status.as_u16(),
+        status = response.status.as_u16(),
         fault = ?fault,
-        "answered a request"
+        "responded to a request"
     );
-    answer
+    response
 }
 
 fn log_request(
@@ -197,7 +200,7 @@ async fn read_request(
     parts: &Parts,
     body: Body,
     profile: &WireProfile,
-) -> Result<Incoming, (Incoming, Answer)> {
+) -> Result<Incoming, (Incoming, JsonResponse)> {
     let query_text = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
         .ok()
         .and_then(|Query(pairs)| {
@@ -218,33 +221,43 @@ async fn read_request(
         query_text,
         body: Bytes::new(),
     };
+    let declared_length = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if declared_length.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
+        return Err((
+            incoming,
+            JsonResponse::error(StatusCode::PAYLOAD_TOO_LARGE, message),
+        ));
+    }
+
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => {
             incoming.body = body;
             Ok(incoming)
         }
         Err(err) => {
+            // A chunked body over the limit also ends here, so the message names the limit.
             let message =
-                format!("failed to read the request body (at most {MAX_BODY_BYTES} bytes): {err}");
-            Err((
-                incoming,
-                Answer::error(StatusCode::PAYLOAD_TOO_LARGE, message),
-            ))
+                format!("failed to read the request body (limit {MAX_BODY_BYTES} bytes): {err}");
+            Err((incoming, bad_request(message)))
         }
     }
 }
 
-fn fault_answer(status: u16, retry_after: Option<RetryAfter>) -> Answer {
+fn fault_response(status: u16, retry_after: Option<RetryAfter>) -> JsonResponse {
     // Statuses were validated to lie in 100..=599 when the faults were set.
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let message = if status == StatusCode::TOO_MANY_REQUESTS {
-        "rate limit exceeded; retry later"
+        "rate limit exceeded, so retry later"
     } else {
         "injected fault: nothing was stored"
     };
-    let mut answer = Answer::error(status, message);
-    answer.retry_after = retry_after.and_then(retry_after_header);
-    answer
+    let mut response = JsonResponse::error(status, message);
+    response.retry_after = retry_after.and_then(retry_after_header);
+    response
 }
 
 fn retry_after_header(retry_after: RetryAfter) -> Option<HeaderValue> {
@@ -268,18 +281,18 @@ enum Route {
     Record(Entity, u64),
 }
 
-fn serve_api(state: &ApiState, incoming: &Incoming, headers: &HeaderMap) -> Answer {
-    if let Err(answer) = check_api_key(headers, &state.api_key) {
-        return answer;
+fn serve_api(state: &ApiState, incoming: &Incoming, headers: &HeaderMap) -> JsonResponse {
+    if let Err(response) = check_api_key(headers, &state.api_key) {
+        return response;
     }
     let route = match parse_route(&incoming.path, &state.profile) {
         Ok(route) => route,
-        Err(answer) => return answer,
+        Err(response) => return response,
     };
 
     let profile = &state.profile;
     let result = match (route, &incoming.method) {
-        (Route::Me, &Method::GET) => Ok(record_answer(profile, me())),
+        (Route::Me, &Method::GET) => Ok(record_response(profile, me())),
         (Route::Collection(entity), &Method::GET) => find_by_url(state, entity, incoming),
         (Route::Collection(entity), &Method::POST) => match &incoming.method_override {
             Some(method) => find_by_body(state, entity, incoming, method),
@@ -288,38 +301,38 @@ fn serve_api(state: &ApiState, incoming: &Incoming, headers: &HeaderMap) -> Answ
         (Route::Record(entity, id), &Method::GET) => {
             let record = lock(&state.store).get(entity, id);
             record
-                .map(|record| record_answer(profile, record))
+                .map(|record| record_response(profile, record))
                 .map_err(store_error)
         }
         (Route::Record(entity, id), &Method::PATCH) => update(state, entity, id, incoming),
-        _ => Err(Answer::error(
+        _ => Err(JsonResponse::error(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("{} is not supported on {}", incoming.method, incoming.path),
         )),
     };
-    result.unwrap_or_else(|answer| answer)
+    result.unwrap_or_else(|response| response)
 }
 
-fn check_api_key(headers: &HeaderMap, api_key: &ApiKey) -> Result<(), Answer> {
+fn check_api_key(headers: &HeaderMap, api_key: &ApiKey) -> Result<(), JsonResponse> {
     let Some(sent) = headers.get(AUTHORIZATION) else {
         let message =
             "missing Authorization header; send the API key as its raw value, without a scheme";
-        return Err(Answer::error(StatusCode::UNAUTHORIZED, message));
+        return Err(JsonResponse::error(StatusCode::UNAUTHORIZED, message));
     };
     if sent.as_bytes() != api_key.0.as_bytes() {
         let message =
             "invalid API key in the Authorization header; send the sandbox's key as the raw value";
-        return Err(Answer::error(StatusCode::UNAUTHORIZED, message));
+        return Err(JsonResponse::error(StatusCode::UNAUTHORIZED, message));
     }
     Ok(())
 }
 
-fn parse_route(path: &str, profile: &WireProfile) -> Result<Route, Answer> {
+fn parse_route(path: &str, profile: &WireProfile) -> Result<Route, JsonResponse> {
     let trimmed = path.trim_start_matches('/').trim_end_matches('/');
     let mut segments = trimmed.split('/');
     let first = segments.next().unwrap_or_default();
     let second = segments.next();
-    let not_found = || Answer::error(StatusCode::NOT_FOUND, format!("no route for {path}"));
+    let not_found = || JsonResponse::error(StatusCode::NOT_FOUND, format!("no route for {path}"));
     if segments.next().is_some() {
         return Err(not_found());
     }
@@ -341,14 +354,18 @@ fn parse_route(path: &str, profile: &WireProfile) -> Result<Route, Answer> {
     };
     match id.parse::<u64>() {
         Ok(id) => Ok(Route::Record(entity, id)),
-        Err(_) => Err(Answer::error(
+        Err(_) => Err(JsonResponse::error(
             StatusCode::BAD_REQUEST,
             format!("invalid {entity} id `{id}` in {path}; expected a positive integer"),
         )),
     }
 }
 
-fn find_by_url(state: &ApiState, entity: Entity, incoming: &Incoming) -> Result<Answer, Answer> {
+fn find_by_url(
+    state: &ApiState,
+    entity: Entity,
+    incoming: &Incoming,
+) -> Result<JsonResponse, JsonResponse> {
     let query = match &incoming.query_text {
         Some(text) => parse_query_text(text, &state.profile).map_err(bad_request)?,
         None => RecordQuery::default(),
@@ -356,14 +373,14 @@ fn find_by_url(state: &ApiState, entity: Entity, incoming: &Incoming) -> Result<
     Ok(find(state, entity, &query))
 }
 
-/// Serves a find sent as `POST` with the method-override header, whose body is
-/// `{"query": {...}}`; clients use it when the query does not fit in a URL.
+/// Serves a find sent as `POST` with the method-override header and a body of
+/// `{"query": {...}}`. Clients send this form when the query is too long for a URL.
 fn find_by_body(
     state: &ApiState,
     entity: Entity,
     incoming: &Incoming,
     method: &str,
-) -> Result<Answer, Answer> {
+) -> Result<JsonResponse, JsonResponse> {
     let profile = &state.profile;
     if !method.eq_ignore_ascii_case("GET") {
         return Err(bad_request(format!(
@@ -383,19 +400,23 @@ fn find_by_body(
     Ok(find(state, entity, &query))
 }
 
-fn find(state: &ApiState, entity: Entity, query: &RecordQuery) -> Answer {
+fn find(state: &ApiState, entity: Entity, query: &RecordQuery) -> JsonResponse {
     let records = lock(&state.store).find(entity, query);
     let mut body = serde_json::Map::new();
     body.insert(state.profile.result_key.clone(), Value::Array(records));
-    Answer::ok(Value::Object(body))
+    JsonResponse::ok(Value::Object(body))
 }
 
-fn create(state: &ApiState, entity: Entity, incoming: &Incoming) -> Result<Answer, Answer> {
+fn create(
+    state: &ApiState,
+    entity: Entity,
+    incoming: &Incoming,
+) -> Result<JsonResponse, JsonResponse> {
     let body = parse_body(&incoming.body)?;
     let record = lock(&state.store)
         .create(entity, body)
         .map_err(store_error)?;
-    Ok(record_answer(&state.profile, record))
+    Ok(record_response(&state.profile, record))
 }
 
 fn update(
@@ -403,15 +424,15 @@ fn update(
     entity: Entity,
     id: u64,
     incoming: &Incoming,
-) -> Result<Answer, Answer> {
+) -> Result<JsonResponse, JsonResponse> {
     let body = parse_body(&incoming.body)?;
     let record = lock(&state.store)
         .update(entity, id, body)
         .map_err(store_error)?;
-    Ok(record_answer(&state.profile, record))
+    Ok(record_response(&state.profile, record))
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Answer> {
+fn parse_body(body: &Bytes) -> Result<Value, JsonResponse> {
     if body.is_empty() {
         return Err(bad_request(
             "the request body is empty; expected a JSON object",
@@ -421,30 +442,30 @@ fn parse_body(body: &Bytes) -> Result<Value, Answer> {
         .map_err(|err| bad_request(format!("the request body is not valid JSON: {err}")))
 }
 
-/// Answers one record, bare or wrapped as the profile says.
-fn record_answer(profile: &WireProfile, record: Value) -> Answer {
+/// Builds the response for one record, bare or wrapped as the profile sets.
+fn record_response(profile: &WireProfile, record: Value) -> JsonResponse {
     if !profile.wrap_records {
-        return Answer::ok(record);
+        return JsonResponse::ok(record);
     }
     let mut body = serde_json::Map::new();
     body.insert(profile.result_key.clone(), record);
-    Answer::ok(Value::Object(body))
+    JsonResponse::ok(Value::Object(body))
 }
 
 /// Describes the caller of `GET /me`.
-// NOTE: the shape of Startdeliver's `/me` answer is unverified; clients should only rely on
-// the status.
+// NOTE: the shape of Startdeliver's `/me` response is unverified, so clients should rely
+// only on the status.
 fn me() -> Value {
     json!({"id": 1, "name": "Startdeliver sandbox", "email": "sandbox@example.invalid"})
 }
 
-fn store_error(err: StoreError) -> Answer {
+fn store_error(err: StoreError) -> JsonResponse {
     match err {
         StoreError::Invalid(message) => bad_request(message),
-        StoreError::NotFound(message) => Answer::error(StatusCode::NOT_FOUND, message),
+        StoreError::NotFound(message) => JsonResponse::error(StatusCode::NOT_FOUND, message),
     }
 }
 
-fn bad_request(message: impl Into<String>) -> Answer {
-    Answer::error(StatusCode::BAD_REQUEST, message)
+fn bad_request(message: impl Into<String>) -> JsonResponse {
+    JsonResponse::error(StatusCode::BAD_REQUEST, message)
 }

@@ -13,20 +13,20 @@ pub struct SandboxConfig {
     /// chosen address is available from [`Sandbox::addr`](crate::Sandbox::addr).
     pub listen: SocketAddr,
     /// API key that clients must send as the raw `Authorization` header value. Requests with
-    /// another value, or none, are answered 401. The key is never logged.
+    /// another value, or none, are rejected with 401. The key is never logged.
     pub api_key: String,
     /// Paths and key names the sandbox speaks.
     pub profile: WireProfile,
     /// Faults injected from the first request on; change them later with
     /// [`Sandbox::set_faults`](crate::Sandbox::set_faults).
     pub faults: Faults,
-    /// Maximum number of request-log entries kept, newest first to survive; `None` keeps
-    /// all. Set a limit for long benchmark runs, whose log would otherwise grow without end.
+    /// Maximum number of request-log entries kept. When the log is full the oldest entry
+    /// goes, and `None` keeps all. Set a limit for long benchmark runs, whose log would otherwise grow without end.
     pub request_log_capacity: Option<usize>,
 }
 
 impl SandboxConfig {
-    /// A loopback sandbox on a free port with the default profile and no faults.
+    /// Creates a loopback sandbox on a free port with the default profile and no faults.
     pub fn new(api_key: impl Into<String>) -> Self {
         Self {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),

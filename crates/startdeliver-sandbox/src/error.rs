@@ -1,12 +1,12 @@
 //! The error type of the sandbox's Rust API.
 //!
-//! Errors that clients of the HTTP API cause are answered over HTTP and never surface here.
+//! Errors that clients of the HTTP API cause get an HTTP error response and never surface here.
 
 use std::net::SocketAddr;
 
 use crate::store::Entity;
 
-/// What can go wrong when starting or driving a sandbox from Rust.
+/// Failure to start or drive a sandbox from Rust.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -24,7 +24,7 @@ pub enum Error {
     InvalidFaults {
         /// The offending field, such as `server_errors.rate`.
         field: &'static str,
-        /// What was wrong and what is accepted.
+        /// The problem and the accepted values.
         reason: String,
     },
 

@@ -1,8 +1,9 @@
 //! Fault injection: rate limiting, server errors, dropped connections, latency and scripted
-//! answers, decided per request before the request touches any record.
+//! responses, decided per request before the request touches any record.
 //!
 //! Random faults draw from one RNG seeded by [`Faults::seed`], so the same sequence of
-//! requests meets the same faults in every run.
+//! requests meets the same faults in every run. Every type here also reads from JSON, so an
+//! operator can keep the faults of a run in a file.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -16,24 +17,41 @@ use crate::error::Error;
 
 /// The faults a sandbox injects. The default injects none.
 ///
-/// Each request is decided in this order: the first pending [`ScriptedFault`] that matches it
-/// decides alone; otherwise the rate limit, then dropped connections, then server errors, and
-/// finally normal handling. `latency` delays every answer except scripted ones and drops.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A request that matches a pending [`ScriptedFault`] gets that step's action and nothing
+/// else. Any other request meets the rate limit first, then dropped connections, then server
+/// errors, and is handled normally when none of them fires. `latency` delays every response
+/// except scripted ones.
+///
+/// In JSON every key is optional:
+///
+/// ```json
+/// {
+///   "seed": 7,
+///   "rate_limit": {"requests_per_second": 5, "burst": 10, "retry_after": "http_date"},
+///   "drop_rate": 0.01,
+///   "server_errors": {"rate": 0.05, "statuses": [502, 503]},
+///   "latency_ms": 50,
+///   "script": [{"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}}]
+/// }
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// Seed of the RNG behind `drop_rate` and `server_errors`.
     pub seed: u64,
-    /// A token-bucket rate limit whose excess requests are answered 429.
+    /// A token-bucket rate limit that rejects excess requests with 429.
     pub rate_limit: Option<RateLimit>,
-    /// Fraction of requests, from 0.0 to 1.0, whose connection is closed without an answer.
+    /// Fraction of requests, from 0.0 to 1.0, whose connection is closed with no response.
+    /// Nothing is stored for them.
     pub drop_rate: f64,
-    /// A fraction of requests answered with a 5xx status.
+    /// A fraction of requests that get a 5xx response and store nothing.
     pub server_errors: Option<ServerErrors>,
-    /// Delay before each answer is sent. The request has already taken effect by then, so a
-    /// client that times out has still created or updated the record, as with a real server
-    /// that answers slowly.
+    /// Delay before each response is sent, `latency_ms` in JSON. The request has already
+    /// taken effect by then, so a client that times out has still created or updated the
+    /// record, as with a real server that is slow to respond.
+    #[serde(rename = "latency_ms", with = "duration_ms")]
     pub latency: Duration,
-    /// Answers for upcoming requests, each used once.
+    /// Steps for upcoming requests, each used once.
     pub script: Vec<ScriptedFault>,
 }
 
@@ -72,7 +90,7 @@ impl Faults {
             }
         }
         for step in &self.script {
-            if let ScriptedAction::Answer { status, .. } = step.action {
+            if let ScriptedAction::Respond { status, .. } = step.action {
                 check_status("script.action.status", status)?;
             }
         }
@@ -81,20 +99,24 @@ impl Faults {
 }
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// In JSON, `burst` defaults to the rate rounded up, and `retry_after` to `"seconds"`; a
+/// `null` `retry_after` sends no header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "RateLimitSettings")]
 pub struct RateLimit {
     /// Sustained rate of accepted requests.
     pub requests_per_second: f64,
-    /// Requests accepted at once after an idle period; at least 1.
+    /// Number of requests accepted at once after an idle period, at least 1.
     pub burst: u32,
-    /// Form of the `Retry-After` header on a 429, whose value is the whole seconds until the
-    /// bucket holds a token again (at least 1). `None` sends no header.
+    /// Form of the `Retry-After` header on a 429, or `None` for no header. The value is the
+    /// number of whole seconds until the bucket has a token again, at least 1.
     pub retry_after: Option<RetryAfterForm>,
 }
 
 impl RateLimit {
-    /// A limit of `requests_per_second` with a burst of the same size, rounded up, and a
-    /// `Retry-After` in seconds.
+    /// Creates a limit of `requests_per_second` with a burst of the same size, rounded up,
+    /// and a `Retry-After` in seconds.
     pub fn per_second(requests_per_second: f64) -> Self {
         // The float-to-int cast saturates, and validation rejects non-positive rates.
         let burst = requests_per_second.ceil().max(1.0) as u32;
@@ -106,58 +128,93 @@ impl RateLimit {
     }
 }
 
-/// A fraction of requests answered with one of `statuses`, chosen uniformly.
-#[derive(Debug, Clone, PartialEq)]
+/// The JSON form of [`RateLimit`], whose optional keys get their defaults in `From`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitSettings {
+    requests_per_second: f64,
+    burst: Option<u32>,
+    #[serde(default = "default_retry_after")]
+    retry_after: Option<RetryAfterForm>,
+}
+
+fn default_retry_after() -> Option<RetryAfterForm> {
+    Some(RetryAfterForm::Seconds)
+}
+
+impl From<RateLimitSettings> for RateLimit {
+    fn from(settings: RateLimitSettings) -> Self {
+        let mut limit = RateLimit::per_second(settings.requests_per_second);
+        if let Some(burst) = settings.burst {
+            limit.burst = burst;
+        }
+        limit.retry_after = settings.retry_after;
+        limit
+    }
+}
+
+/// A fraction of requests that get one of `statuses`, chosen uniformly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerErrors {
     /// Fraction of requests, from 0.0 to 1.0.
     pub rate: f64,
-    /// Statuses to answer with.
+    /// Statuses to respond with; 500, 502 and 503 when left out of JSON.
+    #[serde(default = "default_statuses")]
     pub statuses: Vec<u16>,
 }
 
 impl ServerErrors {
-    /// A fraction of requests answered 500, 502 or 503.
+    /// Creates a fraction of requests that get 500, 502 or 503.
     pub fn rate(rate: f64) -> Self {
         Self {
             rate,
-            statuses: vec![500, 502, 503],
+            statuses: default_statuses(),
         }
     }
+}
+
+fn default_statuses() -> Vec<u16> {
+    vec![500, 502, 503]
 }
 
 /// The two forms of the `Retry-After` header (RFC 9110, section 10.2.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RetryAfterForm {
-    /// `Retry-After: 3`
+    /// Delay in seconds, such as `Retry-After: 3`.
     Seconds,
-    /// `Retry-After: Fri, 04 Dec 2026 20:00:03 GMT`
+    /// Point in time, such as `Retry-After: Fri, 04 Dec 2026 20:00:03 GMT`.
     HttpDate,
 }
 
 /// A `Retry-After` header: a delay and the form it is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetryAfter {
-    /// Delay in whole seconds; the HTTP-date form is this far from the time of the answer.
+    /// Delay in whole seconds. The HTTP-date form names the time this far after the response.
     pub seconds: u64,
-    /// How the header is written.
+    /// Form of the header value.
     pub form: RetryAfterForm,
 }
 
-/// One scripted answer, used by the next request that matches `method` and `path`.
-#[derive(Debug, Clone, PartialEq)]
+/// One scripted step, used by the next request that matches `method` and `path`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ScriptedFault {
-    /// Method to match, such as `POST`; `None` matches any method.
+    /// Method to match, such as `POST`, or `None` for any method.
+    #[serde(default)]
     pub method: Option<String>,
-    /// Path to match: the request path equals it or continues below it (`/user` matches
-    /// `/user` and `/user/3`); `None` matches any path.
+    /// Path to match, or `None` for any path. A request matches when its path equals this
+    /// one or continues below it, so `/user` matches `/user` and `/user/3`.
+    #[serde(default)]
     pub path: Option<String>,
-    /// What the matching request gets.
+    /// Action for the matching request.
     pub action: ScriptedAction,
 }
 
 impl ScriptedFault {
-    /// A step for the next request, whatever it is.
+    /// Creates a step for the next request, whatever it is.
     pub fn any(action: ScriptedAction) -> Self {
         Self {
             method: None,
@@ -166,7 +223,7 @@ impl ScriptedFault {
         }
     }
 
-    /// A step for the next request with this method and path.
+    /// Creates a step for the next request with this method and path.
     pub fn request(method: &str, path: &str, action: ScriptedAction) -> Self {
         Self {
             method: Some(method.to_owned()),
@@ -179,7 +236,7 @@ impl ScriptedFault {
         let method_matches = self
             .method
             .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method));
+            .is_none_or(|expected| expected.eq_ignore_ascii_case(method));
         let path_matches = self.path.as_deref().is_none_or(|prefix| {
             let prefix = prefix.trim_end_matches('/');
             path.strip_prefix(prefix)
@@ -189,46 +246,73 @@ impl ScriptedFault {
     }
 }
 
-/// What a scripted request gets.
-#[derive(Debug, Clone, PartialEq)]
+/// Action a scripted step takes on its request.
+///
+/// In JSON: `"handle"`, `{"handle_slowly_ms": 300}`, `{"respond": {"status": 503,
+/// "retry_after": {"seconds": 2, "form": "seconds"}}}` or `"drop_connection"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ScriptedAction {
     /// Normal handling, without latency or any other fault.
     Handle,
-    /// Normal handling, with the answer sent after this delay.
+    /// Normal handling, with the response sent after this delay.
+    #[serde(rename = "handle_slowly_ms", with = "duration_ms")]
     HandleSlowly(Duration),
-    /// This status and an error body; nothing is stored.
-    Answer {
+    /// A response with this status and an error body. Nothing is stored.
+    Respond {
         /// The HTTP status.
         status: u16,
         /// An optional `Retry-After` header.
+        #[serde(default)]
         retry_after: Option<RetryAfter>,
     },
-    /// The connection is closed without an answer; nothing is stored.
+    /// Closing the connection with no response. Nothing is stored.
     DropConnection,
 }
 
 impl ScriptedAction {
-    /// An answer with `status` and no `Retry-After`.
+    /// Creates a response with `status` and no `Retry-After`.
     pub fn status(status: u16) -> Self {
-        Self::Answer {
+        Self::Respond {
             status,
             retry_after: None,
         }
     }
 }
 
-/// The fault that answered a request in place of the API, as recorded in the request log.
+/// The fault that responded in place of the API, as recorded in the request log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InjectedFault {
-    /// The rate limit answered 429.
+    /// The rate limit responded 429.
     RateLimited,
     /// A random server error.
     ServerError,
-    /// The connection was closed without an answer.
+    /// The connection was closed with no response.
     DroppedConnection,
-    /// A scripted step answered or dropped the request.
+    /// A scripted step responded or dropped the connection.
     Scripted,
+}
+
+/// Serde for durations as whole milliseconds, the unit operators write in fault files.
+mod duration_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        duration: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        // Saturates for delays beyond u64 milliseconds, which no test or benchmark uses.
+        serializer.serialize_u64(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Duration, D::Error> {
+        u64::deserialize(deserializer).map(Duration::from_millis)
+    }
 }
 
 /// The decision for one request.
@@ -241,7 +325,7 @@ pub(crate) struct Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Action {
     Handle,
-    Answer {
+    Respond {
         status: u16,
         retry_after: Option<RetryAfter>,
         fault: InjectedFault,
@@ -299,8 +383,8 @@ impl FaultState {
         }
 
         let latency = self.faults.latency;
-        let answer = |status, retry_after, fault| Decision {
-            action: Action::Answer {
+        let respond = |status, retry_after, fault| Decision {
+            action: Action::Respond {
                 status,
                 retry_after,
                 fault,
@@ -309,7 +393,7 @@ impl FaultState {
         };
 
         if let Some(retry_after) = self.take_token() {
-            return answer(429, retry_after, InjectedFault::RateLimited);
+            return respond(429, retry_after, InjectedFault::RateLimited);
         }
         if self.faults.drop_rate > 0.0 && self.rng.random_bool(self.faults.drop_rate) {
             return Decision {
@@ -320,7 +404,7 @@ impl FaultState {
             };
         }
         if let Some(status) = self.draw_server_error() {
-            return answer(status, None, InjectedFault::ServerError);
+            return respond(status, None, InjectedFault::ServerError);
         }
         Decision {
             action: Action::Handle,
@@ -364,13 +448,13 @@ fn scripted(action: ScriptedAction) -> Decision {
     let (action, delay) = match action {
         ScriptedAction::Handle => (Action::Handle, Duration::ZERO),
         ScriptedAction::HandleSlowly(delay) => (Action::Handle, delay),
-        ScriptedAction::Answer {
+        ScriptedAction::Respond {
             status,
             retry_after,
         } => {
             let fault = InjectedFault::Scripted;
             (
-                Action::Answer {
+                Action::Respond {
                     status,
                     retry_after,
                     fault,
@@ -443,7 +527,7 @@ mod tests {
         assert!(
             first
                 .iter()
-                .any(|action| matches!(action, Action::Answer { .. }))
+                .any(|action| matches!(action, Action::Respond { .. }))
         );
     }
 
@@ -457,7 +541,7 @@ mod tests {
             ..Faults::default()
         };
         for action in decide_many(faults, 10) {
-            let expected = Action::Answer {
+            let expected = Action::Respond {
                 status: 502,
                 retry_after: None,
                 fault: InjectedFault::ServerError,
@@ -467,7 +551,7 @@ mod tests {
     }
 
     #[test]
-    fn bucket_answers_429_after_burst() {
+    fn bucket_responds_429_after_burst() {
         let limit = RateLimit {
             requests_per_second: 0.001,
             burst: 2,
@@ -482,7 +566,7 @@ mod tests {
         );
         assert_eq!(actions[0], Action::Handle);
         assert_eq!(actions[1], Action::Handle);
-        let Action::Answer {
+        let Action::Respond {
             status,
             retry_after: Some(retry_after),
             ..
@@ -509,12 +593,12 @@ mod tests {
         };
         assert_eq!(state.decide("GET", "/user").action, dropped);
         assert_eq!(state.decide("GET", "/user").action, Action::Handle);
-        let answer = Action::Answer {
+        let expected = Action::Respond {
             status: 503,
             retry_after: None,
             fault: InjectedFault::Scripted,
         };
-        assert_eq!(state.decide("POST", "/usage").action, answer);
+        assert_eq!(state.decide("POST", "/usage").action, expected);
         assert_eq!(state.pending_script_steps(), 0);
     }
 
@@ -525,6 +609,55 @@ mod tests {
         assert!(step.matches("patch", "/user"));
         assert!(!step.matches("PATCH", "/users"));
         assert!(!step.matches("GET", "/user"));
+    }
+
+    #[test]
+    fn faults_read_from_json() {
+        let text = r#"{
+            "seed": 7,
+            "rate_limit": {"requests_per_second": 2.5, "retry_after": "http_date"},
+            "server_errors": {"rate": 0.05},
+            "latency_ms": 50,
+            "script": [
+                {"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}},
+                {"action": {"handle_slowly_ms": 300}},
+                {"action": "drop_connection"}
+            ]
+        }"#;
+        let faults: Faults = serde_json::from_str(text).expect("valid fault file");
+
+        let expected = Faults {
+            seed: 7,
+            rate_limit: Some(RateLimit {
+                requests_per_second: 2.5,
+                burst: 3,
+                retry_after: Some(RetryAfterForm::HttpDate),
+            }),
+            drop_rate: 0.0,
+            server_errors: Some(ServerErrors::rate(0.05)),
+            latency: Duration::from_millis(50),
+            script: vec![
+                ScriptedFault::request("POST", "/usage", ScriptedAction::status(503)),
+                ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300))),
+                ScriptedFault::any(ScriptedAction::DropConnection),
+            ],
+        };
+        assert_eq!(faults, expected);
+    }
+
+    #[test]
+    fn rate_limit_json_can_omit_retry_after() {
+        let text = r#"{"requests_per_second": 1, "burst": 4, "retry_after": null}"#;
+        let limit: RateLimit = serde_json::from_str(text).expect("valid rate limit");
+        assert_eq!(limit.burst, 4);
+        assert_eq!(limit.retry_after, None);
+    }
+
+    #[test]
+    fn unknown_fault_key_is_rejected() {
+        let result = serde_json::from_str::<Faults>(r#"{"latency": 50}"#);
+        let err = result.expect_err("`latency` is spelled `latency_ms`");
+        assert!(err.to_string().contains("unknown field `latency`"), "{err}");
     }
 
     #[test]

@@ -6,27 +6,31 @@
 //! - `GET /{user|customer|usage}?query=<URL-encoded JSON>` finds records. The query is
 //!   `{"filter": {field: value}, "limit": N, "offset": M}`, every key optional; the filter
 //!   matches top-level fields by JSON equality, and a `null` value also matches a missing
-//!   field. The answer is `{"result": [...]}` in id order.
+//!   field. The response is `{"result": [...]}` in id order.
 //! - `POST /{entity}` with `X-HTTP-Method-Override: GET` and body `{"query": {...}}` is the
 //!   same find, for queries too long for a URL.
-//! - `POST /{entity}` creates a record and answers it with its `id`; `GET /{entity}/{id}`
+//! - `POST /{entity}` creates a record and returns it with its `id`; `GET /{entity}/{id}`
 //!   reads one; `PATCH /{user|customer}/{id}` overwrites only the keys sent. Unknown ids are
-//!   answered 404.
-//! - `GET /me` answers a description of the caller for a valid key.
+//!   rejected with 404.
+//! - `GET /me` returns a description of the caller for a valid key.
 //!
 //! Every request must carry the configured API key as the raw `Authorization` value, or it is
-//! answered 401. Malformed JSON, queries and records are answered 400. Error bodies are
-//! `{"status": 400, "error": "Bad Request", "message": "..."}`.
+//! rejected with 401. Malformed JSON, queries and records are rejected with 400. Error bodies
+//! are `{"status": 400, "error": "Bad Request", "message": "..."}`.
 //!
-//! Checks a real server would make are made here too: a client cannot choose an `id`, a
-//! user's `customerId` and a usage record's `user` and `customer` must name existing records,
-//! and a usage record may only carry the usage keys of the profile, so a wrong key name is
-//! answered 400 instead of being stored. All paths and key names come from a [`WireProfile`].
+//! The sandbox makes the checks a real server would make. A client cannot choose an `id`, and
+//! a user's `customerId` and a usage record's `user` and `customer` must name existing
+//! records. A usage record may only carry the usage keys of the profile, so a wrong key name
+//! gets a 400 instead of being stored. All paths and key names come from a [`WireProfile`].
 //!
-//! The sandbox records every request in a log (never its headers, so never the API key), and
-//! [`Sandbox::snapshot`] returns all records. [`Faults`] inject 429s from a rate limit, a
-//! seeded fraction of 5xx answers, latency, dropped connections and scripted answers; a fault
-//! that answers an error stores nothing.
+//! The sandbox records every request in a log, without headers and so without the API key,
+//! and [`Sandbox::snapshot`] returns all records. [`Faults`] inject 429s from a rate limit, a
+//! seeded fraction of 5xx responses, latency, dropped connections and scripted responses. A
+//! fault that responds with an error stores nothing.
+//!
+//! The sandbox runs in-process with [`Sandbox::start`], which returns a handle for the log,
+//! the snapshot and the faults, or standalone with [`serve`], which runs until a shutdown
+//! future completes. It speaks HTTP/1.1 only.
 //!
 //! # Example
 //!
@@ -48,7 +52,7 @@
 //!     .await?;
 //! assert_eq!(created["id"], 1);
 //!
-//! // A find for an email that no user has answers an empty list.
+//! // A find for an email that no user has returns an empty list.
 //! let query = r#"{"filter":{"email":"bob@example.com"},"limit":1}"#;
 //! let found: serde_json::Value = client
 //!     .get(format!("{}user", sandbox.base_url()))

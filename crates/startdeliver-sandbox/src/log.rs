@@ -1,4 +1,4 @@
-//! The request log: what each request asked for and how the sandbox answered.
+//! The request log: each request and the sandbox's response to it.
 //!
 //! Entries never include headers, so the API key cannot leak through a log or a snapshot of it.
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::faults::InjectedFault;
 
-/// One request as the sandbox received and answered it.
+/// One request as the sandbox received it, with the response status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoggedRequest {
     /// The HTTP method as sent, such as `POST`.
@@ -25,9 +25,9 @@ pub struct LoggedRequest {
     /// The request body: its JSON value, or a string when it is not JSON. `None` when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
-    /// The answered status; `None` when the connection was dropped without an answer.
+    /// The response status, or `None` when the connection was closed with no response.
     pub status: Option<u16>,
-    /// The fault that answered in place of the API, if any.
+    /// The fault that responded in place of the API, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<InjectedFault>,
 }

@@ -1,9 +1,8 @@
 //! The wire profile: the paths, key names and response shapes that the sandbox speaks.
 //!
-//! Every name the sandbox reads from or writes to the wire comes from a [`WireProfile`], so a
-//! sandbox can be started with a deliberately different profile (for example usage records
-//! keyed by `type` instead of `kind`) to test how a client finds out which names a server
-//! accepts.
+//! Every name the sandbox reads from or writes to the wire comes from a [`WireProfile`]. A
+//! sandbox started with a deliberately different profile, such as usage records keyed by
+//! `type` instead of `kind`, tests how a client finds out which names a server accepts.
 
 use serde::{Deserialize, Serialize};
 
@@ -37,12 +36,12 @@ pub struct WireProfile {
 
     /// Key of the list in a find response, and of the record when `wrap_records` is set.
     pub result_key: String,
-    /// When true, single records are answered as `{"result": record}` instead of bare.
+    /// When true, single records are sent as `{"result": record}` instead of bare.
     pub wrap_records: bool,
 
     /// Key of the server-assigned record id.
     pub id_key: String,
-    /// User key that holds the id of the user's customer.
+    /// User key that contains the id of the user's customer.
     pub customer_link: String,
 
     /// Usage key of the user id (required).

@@ -27,8 +27,8 @@ pub(crate) fn parse_query_text(text: &str, profile: &WireProfile) -> Result<Reco
     parse_query(&value, profile)
 }
 
-/// Checks the shape of a query object; unknown keys are rejected so that a typo in a client
-/// shows up as a 400 instead of an unfiltered answer.
+/// Checks the shape of a query object. Unknown keys are rejected, so a typo in a client
+/// shows up as a 400 instead of an unfiltered result.
 pub(crate) fn parse_query(value: &Value, profile: &WireProfile) -> Result<RecordQuery, String> {
     let Value::Object(object) = value else {
         return Err(format!(

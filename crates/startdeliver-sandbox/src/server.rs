@@ -76,12 +76,12 @@ impl Sandbox {
         })
     }
 
-    /// The bound address, with the port the system chose for port 0.
+    /// Returns the bound address, with the port the system chose for port 0.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// The base URL of the API, with a trailing slash: `http://127.0.0.1:PORT/`.
+    /// Returns the base URL of the API, with a trailing slash: `http://127.0.0.1:PORT/`.
     pub fn base_url(&self) -> String {
         format!("http://{}/", self.addr)
     }
@@ -113,7 +113,7 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Number of scripted steps not yet used by a request.
+    /// Returns the number of scripted steps not yet used by a request.
     pub fn pending_script_steps(&self) -> usize {
         lock(&self.state.faults).pending_script_steps()
     }
@@ -137,7 +137,7 @@ impl Sandbox {
     /// Stops accepting connections, lets requests in flight finish for up to 5 seconds, then
     /// closes every connection.
     pub async fn shutdown(self) {
-        // Sending fails only when the server task has already ended.
+        // Sending fails only when every receiver is gone, so the server task has ended.
         let _ = self.stop.send(true);
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "sandbox server task failed");
@@ -212,7 +212,7 @@ async fn serve_connection(
                 }
                 return;
             }
-            // Returning drops the connection and its socket, so the client gets no answer.
+            // Returning drops the connection and its socket, so the client gets no response.
             () = control.closed() => return,
             () = stop_requested(&mut stopped), if !closing => {
                 closing = true;

@@ -1,7 +1,7 @@
 //! In-memory users, customers and usage records with sequential ids per collection.
 //!
 //! The store applies the checks a client would meet at a real server (record shapes, links
-//! to existing records) but knows nothing of HTTP.
+//! to existing records) but has no HTTP types.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,7 +48,7 @@ pub struct Snapshot {
     pub usage: Vec<Value>,
 }
 
-/// Why the store rejected a request.
+/// Reason the store rejected a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum StoreError {
     /// The record or query is malformed or points at a missing record.

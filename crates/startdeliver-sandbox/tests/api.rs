@@ -3,11 +3,11 @@
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use startdeliver_sandbox::{Entity, Sandbox, SandboxConfig, WireProfile};
+use startdeliver_sandbox::{Entity, Error, Sandbox, SandboxConfig, WireProfile, serve};
 
 const KEY: &str = "sandbox-test-key";
 
-/// A client for one sandbox that sends the test key and decodes JSON answers.
+/// A client for one sandbox that sends the test key and decodes JSON responses.
 struct Api {
     sandbox: Sandbox,
     client: Client,
@@ -39,7 +39,7 @@ impl Api {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> (StatusCode, Value) {
-        let response = request.send().await.expect("request is answered");
+        let response = request.send().await.expect("request gets a response");
         let status = response.status();
         let text = response.text().await.expect("body is readable");
         let body =
@@ -63,7 +63,7 @@ impl Api {
 }
 
 #[tokio::test]
-async fn create_answers_record_with_sequential_id() {
+async fn create_returns_record_with_sequential_id() {
     let api = Api::start().await;
 
     let first = api
@@ -80,7 +80,7 @@ async fn create_answers_record_with_sequential_id() {
 }
 
 #[tokio::test]
-async fn get_by_id_answers_record_or_404() {
+async fn get_by_id_returns_record_or_404() {
     let api = Api::start().await;
     api.create("customer", json!({"name": "Acme"})).await;
 
@@ -285,7 +285,7 @@ async fn wrong_or_missing_key_is_401() {
 }
 
 #[tokio::test]
-async fn me_answers_for_valid_key() {
+async fn me_succeeds_for_valid_key() {
     let api = Api::start().await;
 
     let (status, me) = api.send(api.request(Method::GET, "me")).await;
@@ -428,7 +428,7 @@ async fn other_profile_changes_usage_key_names() {
 }
 
 #[tokio::test]
-async fn wrapped_profile_answers_result_object() {
+async fn wrapped_profile_returns_result_object() {
     let profile = WireProfile {
         wrap_records: true,
         ..WireProfile::default()
@@ -538,7 +538,7 @@ async fn insert_seeds_records_without_http() {
 }
 
 #[tokio::test]
-async fn shutdown_stops_answering() {
+async fn shutdown_stops_serving() {
     let api = Api::start().await;
     let url = format!("{}me", api.sandbox.base_url());
     api.send(api.request(Method::GET, "me")).await;
@@ -553,6 +553,57 @@ async fn shutdown_stops_answering() {
         .await;
     assert!(
         result.is_err(),
-        "a stopped sandbox must not answer: {result:?}"
+        "a stopped sandbox must not respond: {result:?}"
     );
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let api = Api::start().await;
+    let body = format!("{{\"name\":\"{}\"}}", "x".repeat(5 * 1024 * 1024));
+
+    // The sandbox may respond before it has read the body, and the client may then fail to
+    // send the rest, so only the sandbox's side is checked.
+    let request = api
+        .request(Method::POST, "customer")
+        .header("Content-Type", "application/json");
+    let _ = request.body(body).send().await;
+
+    let log = api.sandbox.request_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, Some(413));
+    assert!(api.sandbox.snapshot().customers.is_empty());
+}
+
+#[tokio::test]
+async fn serve_runs_until_shutdown_future_completes() {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async {
+        // A dropped sender also ends the wait, which is a shutdown as well.
+        let _ = stopped.await;
+    };
+    let server = tokio::spawn(serve(SandboxConfig::new(KEY), shutdown));
+
+    stop.send(()).expect("server task is waiting");
+    let result = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+
+    let result = result
+        .expect("serve returns after shutdown")
+        .expect("task did not panic");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn serve_reports_address_in_use() {
+    let running = Sandbox::start(SandboxConfig::new(KEY))
+        .await
+        .expect("sandbox starts");
+    let config = SandboxConfig {
+        listen: running.addr(),
+        ..SandboxConfig::new(KEY)
+    };
+
+    let result = serve(config, std::future::ready(())).await;
+
+    assert!(matches!(result, Err(Error::Bind { .. })), "{result:?}");
 }

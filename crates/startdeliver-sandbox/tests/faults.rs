@@ -1,5 +1,5 @@
 //! Fault injection over real loopback HTTP: rate limits, server errors, latency, dropped
-//! connections and scripted answers, and that no fault answer stores anything.
+//! connections and scripted responses, and that no fault response stores anything.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,7 +44,7 @@ async fn statuses_of_creates(sandbox: &Sandbox, count: usize) -> Vec<u16> {
     let mut statuses = Vec::new();
     for index in 0..count {
         let response = create_user(&client, sandbox, &format!("user{index}@example.com")).await;
-        statuses.push(response.expect("request is answered").status().as_u16());
+        statuses.push(response.expect("request gets a response").status().as_u16());
     }
     statuses
 }
@@ -70,19 +70,19 @@ fn slow_rate_limit(burst: u32, retry_after: Option<RetryAfterForm>) -> Faults {
 }
 
 #[tokio::test]
-async fn rate_limit_answers_429_with_retry_after_seconds() {
+async fn rate_limit_sends_429_with_retry_after() {
     let sandbox = start(slow_rate_limit(2, Some(RetryAfterForm::Seconds))).await;
     let client = client(CLIENT_TIMEOUT);
 
     for email in ["a@example.com", "b@example.com"] {
         let response = create_user(&client, &sandbox, email)
             .await
-            .expect("answered");
+            .expect("response");
         assert_eq!(response.status(), StatusCode::OK);
     }
     let limited = create_user(&client, &sandbox, "c@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let seconds: u64 = header(&limited, "retry-after")
@@ -104,11 +104,11 @@ async fn rate_limit_can_send_http_date() {
     let client = client(CLIENT_TIMEOUT);
     create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     let limited = create_user(&client, &sandbox, "b@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let date = header(&limited, "retry-after").expect("Retry-After");
@@ -128,11 +128,11 @@ async fn rate_limit_can_omit_retry_after() {
     let client = client(CLIENT_TIMEOUT);
     create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     let limited = create_user(&client, &sandbox, "b@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(header(&limited, "retry-after"), None);
@@ -153,13 +153,13 @@ async fn rate_limit_refills_over_time() {
     let client = client(CLIENT_TIMEOUT);
     create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     // 20 tokens per second refill one token in 50 ms; waiting far longer keeps this robust.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let response = create_user(&client, &sandbox, "b@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(response.status(), StatusCode::OK);
 }
@@ -215,12 +215,12 @@ async fn server_errors_repeat_for_same_seed() {
     assert_eq!(
         first.snapshot().users.len(),
         stored,
-        "only answered creates are stored"
+        "only successful creates are stored"
     );
 }
 
 #[tokio::test]
-async fn latency_delays_the_answer() {
+async fn latency_delays_the_response() {
     let latency = Duration::from_millis(300);
     let sandbox = start(Faults {
         latency,
@@ -232,18 +232,18 @@ async fn latency_delays_the_answer() {
     let started = Instant::now();
     let response = create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(response.status(), StatusCode::OK);
     assert!(
         started.elapsed() >= latency,
-        "answered after {:?}",
+        "responded after {:?}",
         started.elapsed()
     );
 }
 
 #[tokio::test]
-async fn answer_slower_than_timeout_still_stores() {
+async fn response_slower_than_timeout_still_stores() {
     let sandbox = start(Faults {
         latency: Duration::from_secs(60),
         ..Faults::default()
@@ -255,12 +255,12 @@ async fn answer_slower_than_timeout_still_stores() {
 
     let err = result.expect_err("the client times out first");
     assert!(err.is_timeout(), "{err:?}");
-    // The record is stored before the delay, as on a real server that answers slowly.
+    // The record is stored before the delay, as on a real server that is slow to respond.
     wait_until(|| sandbox.snapshot().users.len() == 1).await;
 }
 
 #[tokio::test]
-async fn dropped_connection_gets_no_answer_and_stores_nothing() {
+async fn dropped_connection_stores_nothing() {
     let sandbox = start(Faults {
         drop_rate: 1.0,
         ..Faults::default()
@@ -270,7 +270,7 @@ async fn dropped_connection_gets_no_answer_and_stores_nothing() {
 
     let result = create_user(&client, &sandbox, "a@example.com").await;
 
-    let err = result.expect_err("no answer");
+    let err = result.expect_err("no response");
     assert!(
         !err.is_timeout(),
         "the connection is closed, not left hanging: {err:?}"
@@ -299,12 +299,12 @@ async fn scripted_503s_then_normal() {
 }
 
 #[tokio::test]
-async fn scripted_answer_can_carry_retry_after() {
+async fn scripted_response_carries_retry_after() {
     let retry_after = Some(RetryAfter {
         seconds: 7,
         form: RetryAfterForm::Seconds,
     });
-    let action = ScriptedAction::Answer {
+    let action = ScriptedAction::Respond {
         status: 429,
         retry_after,
     };
@@ -316,7 +316,7 @@ async fn scripted_answer_can_carry_retry_after() {
 
     let response = create_user(&client(CLIENT_TIMEOUT), &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(header(&response, "retry-after").as_deref(), Some("7"));
@@ -335,7 +335,7 @@ async fn scripted_drop_then_same_client_recovers() {
     let dropped = create_user(&client, &sandbox, "a@example.com").await;
     let retried = create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert!(dropped.is_err(), "{dropped:?}");
     assert_eq!(retried.status(), StatusCode::OK);
@@ -356,7 +356,7 @@ async fn scripted_step_waits_for_matching_request() {
 
     let user = create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
     let failed = client
         .post(&usage_url)
         .header("Authorization", KEY)
@@ -371,13 +371,13 @@ async fn scripted_step_waits_for_matching_request() {
         .await;
 
     assert_eq!(user.status(), StatusCode::OK);
-    assert_eq!(failed.expect("answered").status(), StatusCode::BAD_GATEWAY);
-    assert_eq!(stored.expect("answered").status(), StatusCode::OK);
+    assert_eq!(failed.expect("response").status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(stored.expect("response").status(), StatusCode::OK);
     assert_eq!(sandbox.snapshot().usage.len(), 1);
 }
 
 #[tokio::test]
-async fn scripted_slow_step_delays_one_answer() {
+async fn scripted_slow_step_delays_one_response() {
     let step = ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300)));
     let sandbox = start(Faults {
         script: vec![step],
@@ -389,7 +389,7 @@ async fn scripted_slow_step_delays_one_answer() {
     let started = Instant::now();
     let response = create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(response.status(), StatusCode::OK);
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -416,7 +416,7 @@ async fn faults_change_at_runtime() {
     let client = client(CLIENT_TIMEOUT);
     let before = create_user(&client, &sandbox, "a@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     let script = vec![ScriptedFault::any(ScriptedAction::status(500))];
     sandbox
@@ -427,11 +427,11 @@ async fn faults_change_at_runtime() {
         .expect("valid faults");
     let during = create_user(&client, &sandbox, "b@example.com")
         .await
-        .expect("answered");
+        .expect("response");
     sandbox.set_faults(Faults::default()).expect("valid faults");
     let after = create_user(&client, &sandbox, "c@example.com")
         .await
-        .expect("answered");
+        .expect("response");
 
     assert_eq!(before.status(), StatusCode::OK);
     assert_eq!(during.status(), StatusCode::INTERNAL_SERVER_ERROR);
