@@ -209,7 +209,7 @@ pub fn coerce(value: &Value, target: FieldType, options: &CoerceOptions) -> Resu
     coerce_one(value, target, options)
 }
 
-/// Coerces each element of a list alone; `null` and blank elements drop out.
+/// Coerces each element of a list alone; `null` and blank-string elements drop out.
 fn coerce_list(
     value: &Value,
     target: FieldType,
@@ -222,8 +222,15 @@ fn coerce_list(
 
     let mut list = Vec::with_capacity(elements.len());
     for (i, element) in elements.iter().enumerate() {
-        if element.is_null() {
+        // A blank choice means nothing in a list, even for text.
+        if element.is_null() || is_blank(element) {
             continue;
+        }
+        if element.is_array() {
+            let reason = format!(
+                "element [{i}] is a list inside the list; a multi-value field takes a flat list"
+            );
+            return Err(failure(value, target, reason));
         }
         match coerce_one(element, target, options) {
             Ok(Coerced::Value(coerced)) => list.push(coerced),

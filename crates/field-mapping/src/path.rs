@@ -78,7 +78,7 @@ impl Path {
             let query =
                 jsonpath_rust::parser::parse_json_path(input).map_err(|err| Error::JsonPath {
                     input: input.to_owned(),
-                    message: err.to_string(),
+                    message: one_line_message(&err.to_string()),
                 })?;
             Compiled::JsonPath {
                 source: input.to_owned(),
@@ -118,6 +118,25 @@ impl Path {
             Compiled::Segments(segments) => walk(root, segments).map(Cow::Borrowed),
             Compiled::JsonPath { query, .. } => run_json_path(query, root),
         }
+    }
+}
+
+/// Shortens the multi-line parser report of jsonpath-rust (pest's arrow, source line
+/// and caret) to one line: `at character N: expected ...`.
+fn one_line_message(report: &str) -> String {
+    let column = report
+        .split_once("--> ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|line_col| line_col.split_once(':'))
+        .map(|(_, column)| column.to_owned());
+    let expected = report
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix("= "))
+        .map(str::to_owned);
+
+    match (column, expected) {
+        (Some(column), Some(expected)) => format!("at character {column}: {expected}"),
+        _ => report.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 
