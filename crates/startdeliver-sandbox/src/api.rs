@@ -132,6 +132,9 @@ async fn handle_request(
     };
 
     let decision = lock(&state.faults).decide(incoming.method.as_str(), &incoming.path);
+    if !decision.delay_before.is_zero() {
+        tokio::time::sleep(decision.delay_before).await;
+    }
     let (response, fault) = match decision.action {
         Action::Handle => (serve_api(&state, &incoming, &parts.headers), None),
         Action::Respond {
@@ -149,8 +152,8 @@ async fn handle_request(
     };
 
     let response = log_response(&state, &incoming, response, fault);
-    if !decision.delay.is_zero() {
-        tokio::time::sleep(decision.delay).await;
+    if !decision.delay_after.is_zero() {
+        tokio::time::sleep(decision.delay_after).await;
     }
     response.into_response()
 }

@@ -31,6 +31,7 @@ use crate::error::Error;
 ///   "drop_rate": 0.01,
 ///   "server_errors": {"rate": 0.05, "statuses": [502, 503]},
 ///   "latency_ms": 50,
+///   "latency_timing": "after_handling",
 ///   "script": [{"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}}]
 /// }
 /// ```
@@ -46,11 +47,12 @@ pub struct Faults {
     pub drop_rate: f64,
     /// A fraction of requests that get a 5xx response and store nothing.
     pub server_errors: Option<ServerErrors>,
-    /// Delay before each response is sent, `latency_ms` in JSON. The request has already
-    /// taken effect by then, so a client that times out has still created or updated the
-    /// record, as with a real server that is slow to respond.
+    /// Delay added to every response except scripted ones and dropped connections,
+    /// `latency_ms` in JSON.
     #[serde(rename = "latency_ms", with = "duration_ms")]
     pub latency: Duration,
+    /// Whether `latency` runs before or after the request takes effect.
+    pub latency_timing: LatencyTiming,
     /// Steps for upcoming requests, each used once.
     pub script: Vec<ScriptedFault>,
 }
@@ -96,6 +98,23 @@ impl Faults {
         }
         Ok(())
     }
+}
+
+/// When the added latency runs, relative to the request taking effect.
+///
+/// The difference shows when a client times out during the delay. After handling, the
+/// client has still created or updated the record, as with a real server that is slow to
+/// respond. Before handling, the client's closed connection makes hyper drop the request
+/// unhandled, so nothing is stored and the request log has no entry for it. That holds when
+/// the client closes the connection before the delay ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyTiming {
+    /// The request takes effect at once and the response waits.
+    #[default]
+    AfterHandling,
+    /// The request waits, then takes effect and gets its response.
+    BeforeHandling,
 }
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
@@ -248,16 +267,21 @@ impl ScriptedFault {
 
 /// Action a scripted step takes on its request.
 ///
-/// In JSON: `"handle"`, `{"handle_slowly_ms": 300}`, `{"respond": {"status": 503,
-/// "retry_after": {"seconds": 2, "form": "seconds"}}}` or `"drop_connection"`.
+/// In JSON: `"handle"`, `{"handle_then_wait_ms": 300}`, `{"wait_then_handle_ms": 300}`,
+/// `{"respond": {"status": 503, "retry_after": {"seconds": 2, "form": "seconds"}}}` or
+/// `"drop_connection"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScriptedAction {
     /// Normal handling, without latency or any other fault.
     Handle,
-    /// Normal handling, with the response sent after this delay.
-    #[serde(rename = "handle_slowly_ms", with = "duration_ms")]
-    HandleSlowly(Duration),
+    /// Normal handling, then this delay before the response is sent, as with
+    /// [`LatencyTiming::AfterHandling`].
+    #[serde(rename = "handle_then_wait_ms", with = "duration_ms")]
+    HandleThenWait(Duration),
+    /// This delay, then normal handling, as with [`LatencyTiming::BeforeHandling`].
+    #[serde(rename = "wait_then_handle_ms", with = "duration_ms")]
+    WaitThenHandle(Duration),
     /// A response with this status and an error body. Nothing is stored.
     Respond {
         /// The HTTP status.
@@ -319,7 +343,20 @@ mod duration_ms {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Decision {
     pub(crate) action: Action,
-    pub(crate) delay: Duration,
+    /// Wait before the action, while the request has not taken effect yet.
+    pub(crate) delay_before: Duration,
+    /// Wait after the action, before the response is sent.
+    pub(crate) delay_after: Duration,
+}
+
+impl Decision {
+    fn immediate(action: Action) -> Self {
+        Self {
+            action,
+            delay_before: Duration::ZERO,
+            delay_after: Duration::ZERO,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -382,34 +419,35 @@ impl FaultState {
             return scripted(step.unwrap_or(ScriptedAction::Handle));
         }
 
-        let latency = self.faults.latency;
-        let respond = |status, retry_after, fault| Decision {
-            action: Action::Respond {
+        let (delay_before, delay_after) = match self.faults.latency_timing {
+            LatencyTiming::AfterHandling => (Duration::ZERO, self.faults.latency),
+            LatencyTiming::BeforeHandling => (self.faults.latency, Duration::ZERO),
+        };
+        let with_latency = |action| Decision {
+            action,
+            delay_before,
+            delay_after,
+        };
+        let respond = |status, retry_after, fault| {
+            with_latency(Action::Respond {
                 status,
                 retry_after,
                 fault,
-            },
-            delay: latency,
+            })
         };
 
         if let Some(retry_after) = self.take_token() {
             return respond(429, retry_after, InjectedFault::RateLimited);
         }
         if self.faults.drop_rate > 0.0 && self.rng.random_bool(self.faults.drop_rate) {
-            return Decision {
-                action: Action::DropConnection {
-                    fault: InjectedFault::DroppedConnection,
-                },
-                delay: Duration::ZERO,
-            };
+            return Decision::immediate(Action::DropConnection {
+                fault: InjectedFault::DroppedConnection,
+            });
         }
         if let Some(status) = self.draw_server_error() {
             return respond(status, None, InjectedFault::ServerError);
         }
-        Decision {
-            action: Action::Handle,
-            delay: latency,
-        }
+        with_latency(Action::Handle)
     }
 
     /// Takes a token from the bucket. Returns `Some` when the request is over the limit,
@@ -445,31 +483,28 @@ impl FaultState {
 }
 
 fn scripted(action: ScriptedAction) -> Decision {
-    let (action, delay) = match action {
-        ScriptedAction::Handle => (Action::Handle, Duration::ZERO),
-        ScriptedAction::HandleSlowly(delay) => (Action::Handle, delay),
+    match action {
+        ScriptedAction::Handle => Decision::immediate(Action::Handle),
+        ScriptedAction::HandleThenWait(delay) => Decision {
+            delay_after: delay,
+            ..Decision::immediate(Action::Handle)
+        },
+        ScriptedAction::WaitThenHandle(delay) => Decision {
+            delay_before: delay,
+            ..Decision::immediate(Action::Handle)
+        },
         ScriptedAction::Respond {
             status,
             retry_after,
-        } => {
-            let fault = InjectedFault::Scripted;
-            (
-                Action::Respond {
-                    status,
-                    retry_after,
-                    fault,
-                },
-                Duration::ZERO,
-            )
-        }
-        ScriptedAction::DropConnection => (
-            Action::DropConnection {
-                fault: InjectedFault::Scripted,
-            },
-            Duration::ZERO,
-        ),
-    };
-    Decision { action, delay }
+        } => Decision::immediate(Action::Respond {
+            status,
+            retry_after,
+            fault: InjectedFault::Scripted,
+        }),
+        ScriptedAction::DropConnection => Decision::immediate(Action::DropConnection {
+            fault: InjectedFault::Scripted,
+        }),
+    }
 }
 
 fn check_fraction(field: &'static str, value: f64) -> Result<(), Error> {
@@ -618,9 +653,11 @@ mod tests {
             "rate_limit": {"requests_per_second": 2.5, "retry_after": "http_date"},
             "server_errors": {"rate": 0.05},
             "latency_ms": 50,
+            "latency_timing": "before_handling",
             "script": [
                 {"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}},
-                {"action": {"handle_slowly_ms": 300}},
+                {"action": {"handle_then_wait_ms": 300}},
+                {"action": {"wait_then_handle_ms": 20}},
                 {"action": "drop_connection"}
             ]
         }"#;
@@ -636,9 +673,11 @@ mod tests {
             drop_rate: 0.0,
             server_errors: Some(ServerErrors::rate(0.05)),
             latency: Duration::from_millis(50),
+            latency_timing: LatencyTiming::BeforeHandling,
             script: vec![
                 ScriptedFault::request("POST", "/usage", ScriptedAction::status(503)),
-                ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300))),
+                ScriptedFault::any(ScriptedAction::HandleThenWait(Duration::from_millis(300))),
+                ScriptedFault::any(ScriptedAction::WaitThenHandle(Duration::from_millis(20))),
                 ScriptedFault::any(ScriptedAction::DropConnection),
             ],
         };

@@ -84,8 +84,8 @@ mod store;
 pub use config::SandboxConfig;
 pub use error::Error;
 pub use faults::{
-    Faults, InjectedFault, RateLimit, RetryAfter, RetryAfterForm, ScriptedAction, ScriptedFault,
-    ServerErrors,
+    Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm, ScriptedAction,
+    ScriptedFault, ServerErrors,
 };
 pub use log::LoggedRequest;
 pub use profile::WireProfile;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use startdeliver_sandbox::{
-    Faults, InjectedFault, RateLimit, RetryAfter, RetryAfterForm, Sandbox, SandboxConfig,
-    ScriptedAction, ScriptedFault, ServerErrors,
+    Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm, Sandbox,
+    SandboxConfig, ScriptedAction, ScriptedFault, ServerErrors,
 };
 
 const KEY: &str = "sandbox-test-key";
@@ -260,6 +260,49 @@ async fn response_slower_than_timeout_still_stores() {
 }
 
 #[tokio::test]
+async fn latency_before_handling_stores_nothing_on_timeout() {
+    let faults = Faults {
+        latency: Duration::from_secs(3),
+        latency_timing: LatencyTiming::BeforeHandling,
+        ..Faults::default()
+    };
+    let sandbox = start(faults).await;
+    let impatient = client(Duration::from_millis(500));
+
+    let result = create_user(&impatient, &sandbox, "a@example.com").await;
+
+    let err = result.expect_err("the client times out first");
+    assert!(err.is_timeout(), "{err:?}");
+    // Well past the 3 s delay: a request still waiting would have been stored by now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(sandbox.snapshot().users.is_empty());
+    assert!(
+        sandbox.request_log().is_empty(),
+        "the dropped request never got a response"
+    );
+}
+
+#[tokio::test]
+async fn scripted_wait_then_handle_stores_after_delay() {
+    let step = ScriptedFault::any(ScriptedAction::WaitThenHandle(Duration::from_millis(300)));
+    let sandbox = start(Faults {
+        script: vec![step],
+        ..Faults::default()
+    })
+    .await;
+    let client = client(CLIENT_TIMEOUT);
+
+    let started = Instant::now();
+    let response = create_user(&client, &sandbox, "a@example.com")
+        .await
+        .expect("response");
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(sandbox.snapshot().users.len(), 1);
+}
+
+#[tokio::test]
 async fn dropped_connection_stores_nothing() {
     let sandbox = start(Faults {
         drop_rate: 1.0,
@@ -378,7 +421,7 @@ async fn scripted_step_waits_for_matching_request() {
 
 #[tokio::test]
 async fn scripted_slow_step_delays_one_response() {
-    let step = ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300)));
+    let step = ScriptedFault::any(ScriptedAction::HandleThenWait(Duration::from_millis(300)));
     let sandbox = start(Faults {
         script: vec![step],
         ..Faults::default()
