@@ -267,7 +267,7 @@ impl ScriptedFault {
 
 /// Action a scripted step takes on its request.
 ///
-/// In JSON: `"handle"`, `{"handle_then_wait_ms": 300}`, `{"wait_then_handle_ms": 300}`,
+/// In JSON: `"handle"`, `{"handle_slowly_ms": 300}`, `{"wait_then_handle_ms": 300}`,
 /// `{"respond": {"status": 503, "retry_after": {"seconds": 2, "form": "seconds"}}}` or
 /// `"drop_connection"`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -277,8 +277,8 @@ pub enum ScriptedAction {
     Handle,
     /// Normal handling, then this delay before the response is sent, as with
     /// [`LatencyTiming::AfterHandling`].
-    #[serde(rename = "handle_then_wait_ms", with = "duration_ms")]
-    HandleThenWait(Duration),
+    #[serde(rename = "handle_slowly_ms", with = "duration_ms")]
+    HandleSlowly(Duration),
     /// This delay, then normal handling, as with [`LatencyTiming::BeforeHandling`].
     #[serde(rename = "wait_then_handle_ms", with = "duration_ms")]
     WaitThenHandle(Duration),
@@ -485,7 +485,7 @@ impl FaultState {
 fn scripted(action: ScriptedAction) -> Decision {
     match action {
         ScriptedAction::Handle => Decision::immediate(Action::Handle),
-        ScriptedAction::HandleThenWait(delay) => Decision {
+        ScriptedAction::HandleSlowly(delay) => Decision {
             delay_after: delay,
             ..Decision::immediate(Action::Handle)
         },
@@ -656,7 +656,7 @@ mod tests {
             "latency_timing": "before_handling",
             "script": [
                 {"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}},
-                {"action": {"handle_then_wait_ms": 300}},
+                {"action": {"handle_slowly_ms": 300}},
                 {"action": {"wait_then_handle_ms": 20}},
                 {"action": "drop_connection"}
             ]
@@ -676,7 +676,7 @@ mod tests {
             latency_timing: LatencyTiming::BeforeHandling,
             script: vec![
                 ScriptedFault::request("POST", "/usage", ScriptedAction::status(503)),
-                ScriptedFault::any(ScriptedAction::HandleThenWait(Duration::from_millis(300))),
+                ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300))),
                 ScriptedFault::any(ScriptedAction::WaitThenHandle(Duration::from_millis(20))),
                 ScriptedFault::any(ScriptedAction::DropConnection),
             ],

@@ -421,7 +421,7 @@ async fn scripted_step_waits_for_matching_request() {
 
 #[tokio::test]
 async fn scripted_slow_step_delays_one_response() {
-    let step = ScriptedFault::any(ScriptedAction::HandleThenWait(Duration::from_millis(300)));
+    let step = ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300)));
     let sandbox = start(Faults {
         script: vec![step],
         ..Faults::default()
