@@ -68,6 +68,7 @@ impl Sandbox {
         let server = tokio::spawn(accept_loop(listener, router(Arc::clone(&state)), stopped));
 
         tracing::info!(%addr, "sandbox listening");
+        tracing::debug!(profile = ?state.profile, "sandbox wire profile");
         Ok(Self {
             addr,
             state,
@@ -146,16 +147,22 @@ impl Sandbox {
     }
 }
 
-/// Runs a standalone sandbox until `shutdown` completes, such as on Ctrl-C.
+/// Runs a standalone sandbox until `shutdown` completes, such as on Ctrl-C, and returns the
+/// records it ended with.
 ///
 /// # Errors
 ///
 /// As [`Sandbox::start`].
-pub async fn serve(config: SandboxConfig, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+pub async fn serve(
+    config: SandboxConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<Snapshot, Error> {
     let sandbox = Sandbox::start(config).await?;
     shutdown.await;
+
+    let snapshot = sandbox.snapshot();
     sandbox.shutdown().await;
-    Ok(())
+    Ok(snapshot)
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {

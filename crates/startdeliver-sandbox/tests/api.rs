@@ -3,7 +3,12 @@
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
-use startdeliver_sandbox::{Entity, Error, Sandbox, SandboxConfig, WireProfile, serve};
+use std::time::Duration;
+
+use startdeliver_sandbox::{
+    Entity, Error, Faults, Sandbox, SandboxConfig, ScriptedAction, ScriptedFault, WireProfile,
+    serve,
+};
 
 const KEY: &str = "sandbox-test-key";
 
@@ -21,7 +26,7 @@ impl Api {
     async fn start_with(config: SandboxConfig) -> Self {
         let sandbox = Sandbox::start(config).await.expect("sandbox starts");
         let client = Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
+            .timeout(Duration::from_secs(30))
             .build()
             .expect("client builds");
         Self { sandbox, client }
@@ -585,12 +590,13 @@ async fn serve_runs_until_shutdown_future_completes() {
     let server = tokio::spawn(serve(SandboxConfig::new(KEY), shutdown));
 
     stop.send(()).expect("server task is waiting");
-    let result = tokio::time::timeout(std::time::Duration::from_secs(30), server).await;
+    let result = tokio::time::timeout(Duration::from_secs(30), server).await;
 
     let result = result
         .expect("serve returns after shutdown")
         .expect("task did not panic");
-    assert!(result.is_ok(), "{result:?}");
+    let snapshot = result.expect("serve succeeds");
+    assert!(snapshot.users.is_empty());
 }
 
 #[tokio::test]
@@ -606,4 +612,45 @@ async fn serve_reports_address_in_use() {
     let result = serve(config, std::future::ready(())).await;
 
     assert!(matches!(result, Err(Error::Bind { .. })), "{result:?}");
+}
+
+#[tokio::test]
+async fn shutdown_lets_request_in_flight_finish() {
+    let api = Api::start().await;
+    let step = ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(500)));
+    let faults = Faults {
+        script: vec![step],
+        ..Faults::default()
+    };
+    api.sandbox.set_faults(faults).expect("valid faults");
+    let request = api
+        .request(Method::POST, "user")
+        .json(&json!({"email": "ada@example.com"}));
+    let in_flight = tokio::spawn(request.send());
+
+    // The log entry is written before the delay, so the request is in flight once it appears.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while api.sandbox.request_log().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    api.sandbox.shutdown().await;
+
+    let response = in_flight
+        .await
+        .expect("task did not panic")
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn debug_output_hides_api_key() {
+    let api = Api::start().await;
+
+    let output = format!("{:?}", api.sandbox);
+
+    assert!(!output.contains(KEY), "{output}");
 }
