@@ -319,12 +319,11 @@ fn serve_api(state: &ApiState, incoming: &Incoming, headers: &HeaderMap) -> Json
 fn check_api_key(headers: &HeaderMap, api_key: &ApiKey) -> Result<(), JsonResponse> {
     let Some(sent) = headers.get(AUTHORIZATION) else {
         let message =
-            "missing Authorization header; send the API key as its raw value, without a scheme";
+            "missing Authorization header, expected the API key as the raw value without a scheme";
         return Err(JsonResponse::error(StatusCode::UNAUTHORIZED, message));
     };
     if sent.as_bytes() != api_key.0.as_bytes() {
-        let message =
-            "invalid API key in the Authorization header; send the sandbox's key as the raw value";
+        let message = "invalid API key in the Authorization header, expected the sandbox key as the raw value";
         return Err(JsonResponse::error(StatusCode::UNAUTHORIZED, message));
     }
     Ok(())
@@ -359,7 +358,7 @@ fn parse_route(path: &str, profile: &WireProfile) -> Result<Route, JsonResponse>
         Ok(id) => Ok(Route::Record(entity, id)),
         Err(_) => Err(JsonResponse::error(
             StatusCode::BAD_REQUEST,
-            format!("invalid {entity} id `{id}` in {path}; expected a positive integer"),
+            format!("invalid {entity} id `{id}` in {path}, expected a positive integer"),
         )),
     }
 }
@@ -387,7 +386,7 @@ fn find_by_body(
     let profile = &state.profile;
     if !method.eq_ignore_ascii_case("GET") {
         return Err(bad_request(format!(
-            "unsupported {} value `{method}`; only GET is supported",
+            "unsupported {} value `{method}`, expected GET",
             profile.method_override_header
         )));
     }
@@ -438,7 +437,7 @@ fn update(
 fn parse_body(body: &Bytes) -> Result<Value, JsonResponse> {
     if body.is_empty() {
         return Err(bad_request(
-            "the request body is empty; expected a JSON object",
+            "the request body is empty, expected a JSON object",
         ));
     }
     serde_json::from_slice(body)

@@ -1,6 +1,7 @@
 //! The request log: each request and the sandbox's response to it.
 //!
-//! Entries never include headers, so the API key cannot leak through a log or a snapshot of it.
+//! Entries keep no header except the method override, so the API key cannot leak through a
+//! log or a snapshot of it.
 
 use std::collections::VecDeque;
 

@@ -19,7 +19,7 @@ pub(crate) struct RecordQuery {
 pub(crate) fn parse_query_text(text: &str, profile: &WireProfile) -> Result<RecordQuery, String> {
     let value: Value = serde_json::from_str(text).map_err(|err| {
         format!(
-            "invalid `{}` parameter: {err}; expected URL-encoded JSON such as \
+            "invalid `{}` parameter: {err}, expected URL-encoded JSON such as \
              {{\"{}\":{{\"email\":\"a@example.com\"}},\"{}\":1}}",
             profile.query_param, profile.filter_key, profile.limit_key
         )
@@ -47,7 +47,7 @@ pub(crate) fn parse_query(value: &Value, profile: &WireProfile) -> Result<Record
             query.offset = parse_count(value, &profile.offset_key)?;
         } else {
             return Err(format!(
-                "unknown query key `{key}`; expected `{}`, `{}` or `{}`",
+                "unknown query key `{key}`, expected `{}`, `{}` or `{}`",
                 profile.filter_key, profile.limit_key, profile.offset_key
             ));
         }

@@ -3,14 +3,17 @@
 //! The store applies the checks a client would meet at a real server (record shapes, links
 //! to existing records) but has no HTTP types.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::profile::WireProfile;
 use crate::query::{RecordQuery, kind_of};
+
+mod table;
+
+use table::{Record, Table};
 
 /// One of the record collections of the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -58,21 +61,6 @@ pub(crate) enum StoreError {
 }
 
 #[derive(Debug)]
-struct Table {
-    next_id: u64,
-    records: BTreeMap<u64, Map<String, Value>>,
-}
-
-impl Default for Table {
-    fn default() -> Self {
-        Self {
-            next_id: 1,
-            records: BTreeMap::new(),
-        }
-    }
-}
-
-#[derive(Debug)]
 pub(crate) struct Store {
     profile: WireProfile,
     users: Table,
@@ -94,30 +82,13 @@ impl Store {
     ///
     /// A filter value of `null` also matches records that lack the field.
     pub(crate) fn find(&self, entity: Entity, query: &RecordQuery) -> Vec<Value> {
-        let matches = |record: &&Map<String, Value>| {
-            query
-                .filter
-                .iter()
-                .all(|(field, expected)| match record.get(field) {
-                    Some(actual) => actual == expected,
-                    None => expected.is_null(),
-                })
-        };
-
-        self.table(entity)
-            .records
-            .values()
-            .filter(matches)
-            .skip(query.offset)
-            .take(query.limit.unwrap_or(usize::MAX))
-            .map(|record| Value::Object(record.clone()))
-            .collect()
+        let found = self.table(entity).find(query);
+        found.into_iter().cloned().map(Value::Object).collect()
     }
 
     pub(crate) fn get(&self, entity: Entity, id: u64) -> Result<Value, StoreError> {
         self.table(entity)
-            .records
-            .get(&id)
+            .get(id)
             .map(|record| Value::Object(record.clone()))
             .ok_or_else(|| not_found(entity, id))
     }
@@ -130,14 +101,7 @@ impl Store {
         }
 
         let id_key = self.profile.id_key.clone();
-        let table = self.table_mut(entity);
-        let id = table.next_id;
-        table.next_id += 1;
-
-        let mut record = Map::new();
-        record.insert(id_key, Value::from(id));
-        record.extend(fields);
-        table.records.insert(id, record.clone());
+        let record = self.table_mut(entity).insert(&id_key, fields);
         Ok(Value::Object(record))
     }
 
@@ -150,22 +114,20 @@ impl Store {
     ) -> Result<Value, StoreError> {
         if entity == Entity::Usage {
             return Err(StoreError::Invalid(
-                "usage records cannot be updated; send a new usage record instead".to_owned(),
+                "usage records cannot be updated, so send a new usage record instead".to_owned(),
             ));
         }
         let fields = self.check_fields(entity, body)?;
 
         let record = self
             .table_mut(entity)
-            .records
-            .get_mut(&id)
+            .update(id, fields)
             .ok_or_else(|| not_found(entity, id))?;
-        record.extend(fields);
-        Ok(Value::Object(record.clone()))
+        Ok(Value::Object(record))
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let all = |table: &Table| table.records.values().cloned().map(Value::Object).collect();
+        let all = |table: &Table| table.records().cloned().map(Value::Object).collect();
         Snapshot {
             users: all(&self.users),
             customers: all(&self.customers),
@@ -175,7 +137,7 @@ impl Store {
 
     /// Checks what every written record needs: an object, no client-chosen id, and a customer
     /// link that points at an existing customer.
-    fn check_fields(&self, entity: Entity, body: Value) -> Result<Map<String, Value>, StoreError> {
+    fn check_fields(&self, entity: Entity, body: Value) -> Result<Record, StoreError> {
         let Value::Object(fields) = body else {
             return Err(StoreError::Invalid(format!(
                 "the request body must be a JSON object of {entity} fields, got {}",
@@ -184,7 +146,7 @@ impl Store {
         };
         if fields.contains_key(&self.profile.id_key) {
             return Err(StoreError::Invalid(format!(
-                "`{}` is assigned by the server; remove it from the body",
+                "`{}` is assigned by the server, so remove it from the body",
                 self.profile.id_key
             )));
         }
@@ -202,7 +164,7 @@ impl Store {
 
     /// Checks a usage record against the profile's usage keys. Unknown keys are rejected, so a
     /// client that guesses a key name wrong gets a 400 naming the accepted keys.
-    fn check_usage(&self, fields: &Map<String, Value>) -> Result<(), StoreError> {
+    fn check_usage(&self, fields: &Record) -> Result<(), StoreError> {
         let profile = &self.profile;
         let allowed = [
             &profile.usage_user,
@@ -216,7 +178,7 @@ impl Store {
         if let Some(unknown) = fields.keys().find(|key| !allowed.contains(key)) {
             let names: Vec<&str> = allowed.iter().map(|name| name.as_str()).collect();
             return Err(StoreError::Invalid(format!(
-                "unknown usage key `{unknown}`; accepted keys are {}",
+                "unknown usage key `{unknown}`, expected one of {}",
                 names.join(", ")
             )));
         }
@@ -264,7 +226,7 @@ impl Store {
                 "`{key}` must be a {target} id (an integer), got {value}"
             ))
         })?;
-        if !self.table(target).records.contains_key(&id) {
+        if !self.table(target).contains(id) {
             return Err(StoreError::Invalid(format!(
                 "`{key}` is {id}, but no {target} has that id"
             )));
