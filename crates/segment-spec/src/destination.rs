@@ -18,6 +18,17 @@ pub trait Destination {
     fn deliver(&self, event: &Event) -> impl Future<Output = Outcome> + Send;
 }
 
+/// A shared destination delivers like the one it points to, so that a caller can keep a
+/// handle (to reconfigure it, say) while a driver owns another.
+impl<D> Destination for std::sync::Arc<D>
+where
+    D: Destination + Send + Sync + ?Sized,
+{
+    fn deliver(&self, event: &Event) -> impl Future<Output = Outcome> + Send {
+        (**self).deliver(event)
+    }
+}
+
 /// What became of one delivered event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

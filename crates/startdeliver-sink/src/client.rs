@@ -1,6 +1,7 @@
 //! The HTTP client for the Startdeliver API: one pooled reqwest client per API key,
-//! with a per-request timeout, gzip answers and the key's adaptive rate.
+//! with a per-request timeout, gzip-compressed responses and the key's adaptive rate.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -64,6 +65,8 @@ struct Inner {
     timeout: Duration,
     profile: WireProfile,
     rate: Mutex<AdaptiveRate>,
+    /// Requests sent, with or without a response, for run summaries and metrics.
+    requests_sent: AtomicU64,
 }
 
 impl Client {
@@ -96,16 +99,23 @@ impl Client {
                 timeout: config.timeout,
                 profile: config.profile,
                 rate: Mutex::new(AdaptiveRate::new(config.rate, Instant::now())),
+                requests_sent: AtomicU64::new(0),
             }),
         })
     }
 
-    /// The wire profile the client sends with.
+    /// Returns the wire profile that shapes the client's requests.
     pub fn profile(&self) -> &WireProfile {
         &self.inner.profile
     }
 
-    /// The key's current request rate, in requests per second.
+    /// Counts the requests sent so far by this client and its clones, with or without a
+    /// response.
+    pub fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// Returns the key's current request rate, in requests per second.
     pub fn current_rate(&self) -> f64 {
         self.lock_rate().rate()
     }
@@ -136,6 +146,7 @@ impl Client {
             builder = builder.json(body);
         }
 
+        self.inner.requests_sent.fetch_add(1, Ordering::Relaxed);
         let response = builder
             .send()
             .await
@@ -227,7 +238,7 @@ impl Client {
         self.send(&request).await.map(drop)
     }
 
-    /// Whether a usage event with this `messageId` exists.
+    /// Checks whether a usage event with this `messageId` exists.
     ///
     /// # Errors
     ///
