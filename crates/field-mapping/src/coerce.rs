@@ -1,15 +1,4 @@
 //! Type coercion: one JSON value plus a Startdeliver field type gives the value to send.
-//!
-//! The rules, by source value:
-//!
-//! | from \ to | text, dropdown | number | boolean | date |
-//! | --- | --- | --- | --- | --- |
-//! | string | as is | trimmed decimal; `""` absent | `true false yes no y n 1 0`, any case, trimmed; `""` absent | ISO 8601 / RFC 3339 / RFC 2822, `YYYYMMDD`, longer digit strings as epochs; `""` absent |
-//! | integer | exact decimal text | exact | `1` true, `0` false | epoch in `epochUnit` |
-//! | float | shortest round-trip text | exact | error | epoch, fraction kept to milliseconds |
-//! | bool | `"true"` / `"false"` | error | as is | error |
-//! | object, array | error (arrays are lists with `multi`) | error | error | error |
-//! | null | absent, or cleared with `onNull: clear` | same | same | same |
 
 mod date;
 mod number;
@@ -47,7 +36,7 @@ impl FieldType {
         Self::Dropdown,
     ];
 
-    /// The lowercase name used in configs.
+    /// Returns the lowercase name used in configs.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Text => "text",
@@ -77,7 +66,7 @@ impl FromStr for FieldType {
     }
 }
 
-/// How a number is read as a point in time.
+/// The unit in which a number is read as a point in time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EpochUnit {
@@ -106,7 +95,7 @@ impl FromStr for EpochUnit {
     }
 }
 
-/// What a `null` value does to the target field.
+/// The effect of a `null` value on the target field.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnNull {
@@ -138,9 +127,9 @@ pub struct CoerceOptions {
     pub multi: bool,
     /// The zone of date-times written without an offset; without it they are an error.
     pub timezone: Option<TimeZone>,
-    /// How numbers (and strings of more than 8 digits) are read as dates.
+    /// The unit of numbers (and of strings of more than 8 digits) read as dates.
     pub epoch_unit: EpochUnit,
-    /// What `null` does.
+    /// The effect of `null`.
     pub on_null: OnNull,
 }
 
@@ -158,7 +147,7 @@ pub enum Coerced {
 }
 
 impl Coerced {
-    /// The JSON to send for the field, `None` when it is left out.
+    /// Returns the JSON to send for the field, or `None` when it is left out.
     pub fn wire_value(&self) -> Option<&Value> {
         static NULL: Value = Value::Null;
         match self {
@@ -169,7 +158,30 @@ impl Coerced {
     }
 }
 
-/// Converts `value` to `target` by the rules in this module's table.
+/// Converts `value` to `target` by these rules, by source value:
+///
+/// | from \ to | text, dropdown | number | boolean | date |
+/// | --- | --- | --- | --- | --- |
+/// | string | as is | trimmed decimal; `""` absent | `true false yes no y n 1 0`, any case, trimmed; `""` absent | ISO 8601 / RFC 3339 / RFC 2822, `YYYYMMDD`, longer digit strings as epochs; `""` absent |
+/// | integer | exact decimal text | exact | `1` true, `0` false | epoch in `epochUnit` |
+/// | float | shortest round-trip text | exact | error | epoch, fraction kept to milliseconds |
+/// | bool | `"true"` / `"false"` | error | as is | error |
+/// | object, array | error (arrays are lists with `multi`) | error | error | error |
+/// | null | absent, or cleared with `onNull: clear` | same | same | same |
+///
+/// Further rules:
+///
+/// - Integers stay exact up to `u64::MAX` and down to `i64::MIN`. Integer text outside
+///   that range is an error rather than a rounded float.
+/// - A number result that is an integral float of at most 2^53 in magnitude becomes a
+///   JSON integer, so `12.0`, `"12"` and `"1.2e1"` all give `12`.
+/// - Dates are the UTC calendar date, written `YYYY-MM-DD`, and must fall in
+///   [`DATE_YEARS`]. A date-time without an offset or a zone annotation uses
+///   `options.timezone`, and is an error without one. A calendar date is never moved by a
+///   zone.
+/// - With `options.multi`, a scalar becomes a one-element list and each element of a
+///   list is coerced alone. `null` and blank-string elements drop out, and a list left
+///   empty is absent (or cleared with `onNull: clear`).
 ///
 /// Never panics, on any value.
 ///
@@ -279,7 +291,7 @@ fn coerce_one(value: &Value, target: FieldType, options: &CoerceOptions) -> Resu
         .map_err(|reason| failure(value, target, reason))
 }
 
-/// Whether a value is an empty or all-whitespace string.
+/// Checks whether a value is an empty or all-whitespace string.
 pub(crate) fn is_blank(value: &Value) -> bool {
     value.as_str().is_some_and(|s| s.trim().is_empty())
 }

@@ -25,9 +25,10 @@ use crate::source::Source;
 /// | `enabled` | optional boolean, default `true`: whether identify and group calls are used |
 ///
 /// Extensions: `field` of the `external*` objects and `externalField` may be a list of
-/// paths (a fallback chain, see [`Source`]), and a mapping entry may set `timezone` (an
-/// IANA name for date-times without an offset), `epochUnit` (`s`, `ms` or `auto`),
-/// `multi` (a boolean) and `onNull` (`skip` or `clear`). Types are case-insensitive.
+/// paths, which form a fallback chain (see [`Source`]). A mapping entry may also set
+/// `timezone` (an IANA name for date-times without an offset), `epochUnit` (`s`, `ms` or
+/// `auto`), `multi` (a boolean) and `onNull` (`skip` or `clear`). Types are
+/// case-insensitive.
 ///
 /// Unknown keys are errors, so that a misspelt `userMappnig` does not silently map
 /// nothing. `null` counts as not set for every optional key.
@@ -40,7 +41,7 @@ pub struct Config {
     customer_mapping: Vec<FieldRule>,
 }
 
-/// How records of one kind are matched: the Startdeliver field and the event value.
+/// The rule that matches records of one kind: the Startdeliver field and the event value.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct MatchRule {
@@ -48,7 +49,7 @@ pub struct MatchRule {
     pub field: String,
     /// The type the match value is coerced to.
     pub field_type: FieldType,
-    /// Where the match value is in the event.
+    /// The location of the match value in the event.
     pub source: Source,
 }
 
@@ -61,7 +62,7 @@ pub struct FieldRule {
     pub field: String,
     /// The type the value is coerced to.
     pub field_type: FieldType,
-    /// Where the value is in the event.
+    /// The location of the value in the event.
     pub source: Source,
     /// `multi`, `timezone`, `epochUnit` and `onNull`.
     pub options: CoerceOptions,
@@ -94,28 +95,28 @@ impl Config {
         validate::config(value)
     }
 
-    /// Whether identify and group calls are used at all (`enabled`, default `true`).
+    /// Returns whether identify and group calls are used at all (`enabled`, default `true`).
     pub fn enabled(&self) -> bool {
         self.enabled
     }
 
-    /// How users are matched (`startdeliverMatchingField` and `externalMatchingField`).
+    /// Returns the user match rule (`startdeliverMatchingField` and `externalMatchingField`).
     pub fn user_match(&self) -> &MatchRule {
         &self.user_match
     }
 
-    /// How customers are matched, when `startdeliverCustomerField` and
+    /// Returns the customer match rule, when `startdeliverCustomerField` and
     /// `externalCustomerField` are set.
     pub fn customer_match(&self) -> Option<&MatchRule> {
         self.customer_match.as_ref()
     }
 
-    /// The values copied onto the user, in config order.
+    /// Returns the values copied onto the user, in config order.
     pub fn user_mapping(&self) -> &[FieldRule] {
         &self.user_mapping
     }
 
-    /// The values copied onto the customer, in config order.
+    /// Returns the values copied onto the customer, in config order.
     pub fn customer_mapping(&self) -> &[FieldRule] {
         &self.customer_mapping
     }

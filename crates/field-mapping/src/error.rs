@@ -9,7 +9,7 @@ use crate::coerce::FieldType;
 /// Everything that can fail in this crate.
 ///
 /// Every variant carries the input it failed on, so that its message can name the value
-/// and say what was expected.
+/// and state what was expected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -21,7 +21,7 @@ pub enum Error {
         /// The 1-based character (not byte) position of the first offending character;
         /// one past the end when the path ends too early.
         position: usize,
-        /// What the parser expected at that position.
+        /// The form expected at that position.
         expected: String,
     },
 
@@ -41,7 +41,7 @@ pub enum Error {
         value: Value,
         /// The type that the value was converted to.
         target: FieldType,
-        /// Why the value does not fit and, where there is one, what to send instead.
+        /// The reason the value does not fit and, where one exists, the value to send instead.
         reason: String,
     },
 
@@ -78,9 +78,9 @@ pub enum Error {
 /// One rule that an integration config breaks, located by its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
-    /// Where the problem is, such as `userMapping[2].type`; empty for the root.
+    /// The location of the problem, such as `userMapping[2].type`, or empty for the root.
     pub location: String,
-    /// What is wrong and what was expected.
+    /// The description of the problem and of the expected value.
     pub message: String,
 }
 

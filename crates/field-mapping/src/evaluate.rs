@@ -31,7 +31,7 @@ pub struct Evaluation {
     user_match_source: Source,
 }
 
-/// How one target field was read from the event.
+/// The result of reading one target field from the event.
 ///
 /// Serialized as `{"field", "type", "path", "raw"}` plus one of `"value"` (with
 /// `"clear": true` when the value is a clearing `null`), `"absent"` (`"missing"`,
@@ -52,7 +52,7 @@ pub struct FieldResult {
 }
 
 impl FieldResult {
-    /// The coerced value, when there is one to send that is not a clearing `null`.
+    /// Returns the coerced value, when there is one to send that is not a clearing `null`.
     pub fn value(&self) -> Option<&Value> {
         match &self.outcome {
             Ok(Coerced::Value(value)) => Some(value),
@@ -60,13 +60,13 @@ impl FieldResult {
         }
     }
 
-    /// The JSON to send for this field: the value, `null` to clear it, or `None` to
+    /// Returns the JSON to send for this field: the value, `null` to clear it, or `None` to
     /// leave it out (also when the value failed to coerce).
     pub fn wire_value(&self) -> Option<&Value> {
         self.outcome.as_ref().ok().and_then(Coerced::wire_value)
     }
 
-    /// The coercion error, if any.
+    /// Returns the coercion error, if any.
     pub fn error(&self) -> Option<&Error> {
         self.outcome.as_ref().err()
     }
@@ -100,7 +100,7 @@ impl Evaluation {
         }
     }
 
-    /// The user match value.
+    /// Returns the user match value.
     ///
     /// # Errors
     ///
@@ -114,7 +114,7 @@ impl Evaluation {
         })
     }
 
-    /// The customer match value: `Ok(None)` when the config has no customer pair or the
+    /// Returns the customer match value, or `Ok(None)` when the config has no customer pair or the
     /// event has no customer value.
     ///
     /// # Errors
@@ -127,17 +127,17 @@ impl Evaluation {
         }
     }
 
-    /// The user fields to send, as (field, JSON) pairs; `null` clears a field.
+    /// Lists the user fields to send, as (field, JSON) pairs; `null` clears a field.
     pub fn user_updates(&self) -> impl Iterator<Item = (&str, &Value)> {
         updates(&self.user_fields)
     }
 
-    /// The customer fields to send, as (field, JSON) pairs; `null` clears a field.
+    /// Lists the customer fields to send, as (field, JSON) pairs; `null` clears a field.
     pub fn customer_updates(&self) -> impl Iterator<Item = (&str, &Value)> {
         updates(&self.customer_fields)
     }
 
-    /// Every entry whose value failed to coerce, match values first.
+    /// Lists every entry whose value failed to coerce, match values first.
     pub fn errors(&self) -> impl Iterator<Item = &FieldResult> {
         std::iter::once(&self.user_match)
             .chain(self.customer_match.as_ref())

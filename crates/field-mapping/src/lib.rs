@@ -1,8 +1,8 @@
 //! Dotted-path extraction, type coercion and the Startdeliver integration config.
 //!
 //! This crate turns a Segment event's raw JSON plus an integration config into typed
-//! Startdeliver field values, and says for each field where its value came from and why
-//! it was or was not used.
+//! Startdeliver field values, and records for each field where its value came from and
+//! why it was or was not used.
 //!
 //! - [`Config`] parses the integration config (JSON, or JSON5 as the Startdeliver
 //!   documentation writes it), validates it with every problem located, and compiles

@@ -100,7 +100,7 @@ impl Path {
         }
     }
 
-    /// The segments of a dotted or bracketed path, `None` for JSONPath.
+    /// Returns the segments of a dotted or bracketed path, or `None` for JSONPath.
     pub fn segments(&self) -> Option<&[Segment]> {
         match &*self.compiled {
             Compiled::Segments(segments) => Some(segments),

@@ -13,7 +13,7 @@ use crate::path::Path;
 /// The first path whose value is present wins. Present means not missing, not `null`
 /// and not an empty or all-whitespace string. When no path has a present value, the
 /// first path that has any value (`null` or a blank string) supplies it, so that
-/// `onNull: clear` still sees the `null`.
+/// `onNull: clear` still receives the `null`.
 ///
 /// ```
 /// use field_mapping::{Path, Source};
@@ -34,12 +34,12 @@ pub struct Source {
 }
 
 impl Source {
-    /// A chain of `paths`, tried in order. An empty chain never has a value.
+    /// Creates a chain of `paths`, tried in order. An empty chain never has a value.
     pub fn new(paths: Vec<Path>) -> Self {
         Self { paths }
     }
 
-    /// The paths, in the order they are tried.
+    /// Returns the paths, in the order they are tried.
     pub fn paths(&self) -> &[Path] {
         &self.paths
     }

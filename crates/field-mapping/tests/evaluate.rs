@@ -18,7 +18,7 @@ fn fixtures() -> std::path::PathBuf {
     FsPath::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
 }
 
-/// The raw JSON of every identify and group call of the SDK batches, then the extension
+/// Collects the raw JSON of every identify and group call of the SDK batches, then the extension
 /// events, each with a label.
 fn events() -> Vec<(String, Value)> {
     let mut events = Vec::new();
@@ -80,7 +80,7 @@ fn invalid_mapping_fixtures_report_located_problems() {
 }
 
 #[test]
-fn documented_example_rejects_text_customer_ids_for_a_number_field() {
+fn text_customer_id_fails_number_match() {
     let config = Config::parse(include_str!(
         "../../../fixtures/mappings/documented-example.json5"
     ))

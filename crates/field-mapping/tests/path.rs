@@ -251,7 +251,7 @@ fn fallback_moves_past_missing_null_and_blank() {
 }
 
 #[test]
-fn fallback_keeps_the_first_null_when_nothing_is_present() {
+fn fallback_keeps_first_null_otherwise() {
     let document = json!({"a": null, "b": ""});
     check_source(&["z", "a", "b"], &document, Some(("a", Value::Null)));
     check_source(&["z", "b", "a"], &document, Some(("b", json!(""))));
@@ -260,7 +260,7 @@ fn fallback_keeps_the_first_null_when_nothing_is_present() {
 }
 
 #[test]
-fn fallback_treats_zero_false_and_empty_lists_as_present() {
+fn fallback_counts_zero_false_empty_present() {
     let document = json!({"zero": 0, "no": false, "none": [], "later": "x"});
     check_source(&["zero", "later"], &document, Some(("zero", json!(0))));
     check_source(&["no", "later"], &document, Some(("no", json!(false))));

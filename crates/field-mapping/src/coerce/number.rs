@@ -2,8 +2,8 @@
 
 use serde_json::{Number, Value};
 
-/// The largest magnitude at which every integer is an `f64`; integral floats up to it
-/// become JSON integers, so `12.0` and `"12"` give the same number.
+/// The largest magnitude up to which `f64` represents every integer (2^53). Integral
+/// floats up to it become JSON integers, so `12.0` and `"12"` give the same number.
 const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 const EXPECTED_DECIMAL: &str = "expected a decimal number such as 42, -3.5 or 1e3";
@@ -40,7 +40,7 @@ pub(super) fn to_number(value: &Value) -> Result<Value, String> {
 
 fn from_float(f: f64) -> Value {
     if f.fract() == 0.0 && f.abs() <= MAX_EXACT_FLOAT_INTEGER {
-        // Exact: the value is integral and within the range where f64 holds every integer.
+        // Exact: the value is integral and within the range where f64 represents every integer.
         #[allow(clippy::cast_possible_truncation)]
         return Value::from(f as i64);
     }

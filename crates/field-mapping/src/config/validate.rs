@@ -399,7 +399,7 @@ impl Checker {
     }
 }
 
-/// The value of an optional key, where `null` counts as not set.
+/// Returns the value of an optional key, where `null` counts as not set.
 fn present<'v>(object: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
     object.get(key).filter(|value| !value.is_null())
 }
@@ -423,7 +423,7 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The known key within a small edit distance of `key`, for "did you mean" hints.
+/// Finds the known key within a small edit distance of `key`, for "did you mean" hints.
 fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     let lower = key.to_lowercase();
     known
@@ -434,7 +434,7 @@ fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
         .map(|(_, candidate)| candidate)
 }
 
-/// The Levenshtein distance between two strings, counted in characters.
+/// Computes the Levenshtein distance between two strings, counted in characters.
 fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut previous: Vec<usize> = (0..=b.len()).collect();

@@ -2,7 +2,7 @@
 //!
 //! Grammar: a path is a first segment (a bare key or a bracket) followed by any number of
 //! `.bare` or `[bracket]` segments. A bare key is one or more characters other than
-//! `.`, `[`, `]`, quotes, backslash, whitespace and control characters. A bracket holds
+//! `.`, `[`, `]`, quotes, backslash, whitespace and control characters. A bracket contains
 //! an integer index (`[0]`, `[-1]`) or a quoted key (`["a.b"]`, `['a b']`) with the
 //! escapes `\"`, `\'` and `\\`.
 
@@ -200,7 +200,7 @@ pub(super) fn write_canonical(f: &mut fmt::Formatter<'_>, segments: &[Segment]) 
     Ok(())
 }
 
-/// Whether a key prints without brackets and parses back to the same key: not empty, no
+/// Checks whether a key prints without brackets and parses back to the same key: not empty, no
 /// reserved character, not all digits (those parse as an index) and, at the start, no
 /// `$` (that starts a JSONPath).
 fn can_be_bare(key: &str, is_first: bool) -> bool {
