@@ -108,11 +108,15 @@ impl Table {
     }
 }
 
-/// Returns the index key of a scalar value. Two scalars are equal as JSON exactly when their
-/// texts are equal (`1` and `1.0` differ in both), so the text can stand in for the value.
-/// Objects, arrays and `null` are not indexed, and a filter on them scans every record.
+/// Returns the index key of a scalar value, or `None` for objects, arrays and `null`, whose
+/// filters scan every record. Two scalars are equal as JSON exactly when their keys are equal:
+/// `1` and `1.0` differ in both, and the one pair of equal floats with different texts, `0.0`
+/// and `-0.0`, gets one key.
 fn index_key(value: &Value) -> Option<String> {
     match value {
+        Value::Number(number) if number.as_f64() == Some(0.0) && number.is_f64() => {
+            Some("0.0".to_owned())
+        }
         Value::String(_) | Value::Number(_) | Value::Bool(_) => Some(value.to_string()),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
     }
@@ -151,6 +155,7 @@ fn remove_from_index(
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
@@ -200,6 +205,64 @@ mod tests {
         assert_eq!(ids(table.find(&query(json!({"score": 1})))), [1]);
         assert_eq!(ids(table.find(&query(json!({"score": 1.0})))), [2]);
         assert_eq!(ids(table.find(&query(json!({"score": "1"})))), [3]);
+    }
+
+    fn scalar() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (-2i64..3).prop_map(Value::from),
+            prop::sample::select(vec![0.0, -0.0, 1.0]).prop_map(Value::from),
+            prop::sample::select(vec!["", "1", "a"]).prop_map(Value::from),
+            Just(json!({"nested": 1})),
+        ]
+    }
+
+    fn fields() -> impl Strategy<Value = Record> {
+        prop::collection::btree_map(prop::sample::select(vec!["a", "b"]), scalar(), 0..3)
+            .prop_map(|map| map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn indexed_find_equals_scan(
+            inserted in prop::collection::vec(fields(), 0..16),
+            updates in prop::collection::vec((1u64..13, fields()), 0..6),
+            filter in fields(),
+        ) {
+            let mut table = Table::default();
+            for fields in inserted {
+                table.insert("id", fields);
+            }
+            for (id, fields) in updates {
+                table.update(id, fields);
+            }
+
+            let query = RecordQuery { filter: filter.clone(), ..RecordQuery::default() };
+            let scanned: Vec<&Record> = table
+                .records()
+                .filter(|record| {
+                    filter.iter().all(|(field, expected)| match record.get(field) {
+                        Some(actual) => actual == expected,
+                        None => expected.is_null(),
+                    })
+                })
+                .collect();
+            prop_assert_eq!(table.find(&query), scanned);
+        }
+    }
+
+    #[test]
+    fn negative_zero_matches_zero() {
+        let mut table = Table::default();
+        table.insert("id", record(json!({"balance": -0.0})));
+
+        assert_eq!(
+            json!(-0.0),
+            json!(0.0),
+            "serde_json compares floats by value"
+        );
+        assert_eq!(ids(table.find(&query(json!({"balance": 0.0})))), [1]);
     }
 
     #[test]
