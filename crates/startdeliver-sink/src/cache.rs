@@ -98,7 +98,7 @@ impl RecentIds {
         }
     }
 
-    /// Whether `id` was inserted within the window.
+    /// Tells whether `id` was inserted within the window.
     pub fn contains(&self, id: &str) -> bool {
         let now = Instant::now();
         let mut state = self.lock();

@@ -36,7 +36,7 @@ impl Default for DriverConfig {
     }
 }
 
-/// How one event settled.
+/// The final state of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
     Delivered,
@@ -75,8 +75,8 @@ pub struct Settled {
 /// dead-lettered.
 ///
 /// Events with the same ordering key (the `userId`, else the `anonymousId`, else the
-/// `groupId`) are delivered one at a time in the order submitted, a retrying event
-/// holding back those after it; different keys go in parallel, up to
+/// `groupId`) are delivered one at a time in the order submitted, so a retrying event
+/// holds back those after it. Different keys go in parallel, up to
 /// [`DriverConfig::concurrency`]. A rejected API key stops all delivery: pending events
 /// settle as [`Settlement::NotDelivered`] and further submits fail.
 #[derive(Debug)]
@@ -132,7 +132,7 @@ where
         )
     }
 
-    /// The destination events are delivered to.
+    /// Returns the destination that events are delivered to.
     pub fn destination(&self) -> &D {
         &self.shared.destination
     }
@@ -188,7 +188,7 @@ where
         self.shared.stop_with(reason.into());
     }
 
-    /// Why delivery stopped, if it did.
+    /// Returns why delivery stopped, if it did.
     pub fn stop_reason(&self) -> Option<String> {
         self.shared.stop.borrow().clone()
     }
@@ -233,7 +233,7 @@ async fn run_lane<D>(shared: Arc<Shared<D>>, key: String)
 where
     D: Destination + Send + Sync + 'static,
 {
-    // The semaphore is never closed, so acquiring fails only if that changes.
+    // Nothing in this module closes the semaphore, so acquiring cannot fail.
     let Ok(_worker) = Arc::clone(&shared.workers).acquire_owned().await else {
         return;
     };
@@ -255,7 +255,7 @@ where
 
         let Pending { event, _capacity } = next;
         let (settlement, attempts) = settle(&shared, &event).await;
-        // A closed channel means nobody listens any more; the event is settled anyway.
+        // A closed channel means no receiver is left; the event is settled anyway.
         let _ = shared.settled.send(Settled {
             event,
             settlement,

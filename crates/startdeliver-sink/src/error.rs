@@ -1,22 +1,22 @@
-//! The sink's error type, which knows whether a retry can help.
+//! The sink's error type, which tells whether a retry can help.
 
 use std::time::Duration;
 
 use crate::policy::{StatusClass, classify_status};
 use crate::wire::Method;
 
-/// Longest response body kept in an error, in characters.
+/// Maximum length of a response body kept in an error, in characters.
 const MAX_BODY_CHARS: usize = 2_000;
 
 /// A failed Startdeliver call or a problem with the sink's settings.
 ///
-/// [`SinkError::is_retryable`] says whether the same call may succeed later, and
+/// [`SinkError::is_retryable`] tells whether the same call may succeed later, and
 /// [`SinkError::rejects_key`] whether every call with this API key will fail until an
 /// operator acts. No variant ever contains the API key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
-    /// The API answered with a non-success status other than 401 or 403.
+    /// The API returned a non-success status other than 401 or 403.
     #[error("{method} {path} returned HTTP {status}: {body}")]
     Status {
         method: Method,
@@ -27,7 +27,7 @@ pub enum SinkError {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
-    /// The API answered 401 or 403 to this key.
+    /// The API returned 401 or 403 for this key.
     #[error(
         "Startdeliver rejected the API key: {method} {path} returned HTTP {status}: {body}; \
          check STARTDELIVER_API_KEY and the key's rights in Startdeliver"
@@ -38,7 +38,7 @@ pub enum SinkError {
         status: u16,
         body: String,
     },
-    /// No answer arrived within the request timeout.
+    /// No response arrived within the request timeout.
     #[error("{method} {path} timed out after {timeout:?}")]
     Timeout {
         method: Method,
@@ -72,7 +72,7 @@ pub enum SinkError {
 }
 
 impl SinkError {
-    /// Whether the same call may succeed if sent again later.
+    /// Tells whether the same call may succeed if sent again later.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Status { status, .. } => classify_status(*status) == StatusClass::Retryable,
@@ -85,18 +85,18 @@ impl SinkError {
         }
     }
 
-    /// Whether the API key was rejected, so that delivery with it must stop.
+    /// Tells whether the API key was rejected, so that delivery with it must stop.
     pub fn rejects_key(&self) -> bool {
         matches!(self, Self::KeyRejected { .. })
     }
 
-    /// Whether the call may have taken effect although no success answer arrived: the
-    /// request was sent, but the answer timed out or the connection broke.
+    /// Tells whether the call may have taken effect although no success response arrived,
+    /// because the request was sent but the response timed out or the connection broke.
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, Self::Timeout { .. } | Self::Transport { .. })
     }
 
-    /// The HTTP status, when the server answered.
+    /// Returns the HTTP status, when the server responded.
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status { status, .. } | Self::KeyRejected { status, .. } => Some(*status),
@@ -104,7 +104,7 @@ impl SinkError {
         }
     }
 
-    /// How long the server asked to wait, when it said.
+    /// Returns how long the server asked the client to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Status { retry_after, .. } => *retry_after,

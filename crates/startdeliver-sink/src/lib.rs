@@ -1,7 +1,7 @@
 //! The Startdeliver side of the destination: the wire profile, the HTTP client, the
 //! matching and upsert logic for each Segment call, and the delivery policy.
 //!
-//! - [`wire`] holds every detail of the Startdeliver API in one place: paths, request
+//! - [`wire`] contains every detail of the Startdeliver API in one place: paths, request
 //!   shapes, response parsing and the custom-field alias rule. Key names are data in
 //!   [`wire::WireProfile`], so a wrong guess is fixed by configuration.
 //! - [`Client`] sends requests for one [`ApiKey`]: pooled connections, a per-request

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-/// A destination that answers each `messageId` from a script (delivered once the script
+/// A destination that returns each `messageId`'s outcomes from a script (delivered once the script
 /// runs out) and records every attempt.
 #[derive(Debug, Default)]
 struct Scripted {

@@ -1,6 +1,8 @@
 //! Finding, creating and updating users and customers by a match value, with the cache
 //! of match value → record.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -21,6 +23,9 @@ pub(crate) struct KnownRecord {
 /// and the string `"12"` stay apart.
 type MatchKey = (String, String);
 
+/// The upsert lock of each match value being written.
+type UpsertLocks = HashMap<(Entity, MatchKey), Arc<tokio::sync::Mutex<()>>>;
+
 /// Users and customers by match value.
 ///
 /// The cache keeps each record's fields as last written, so that an update sends only
@@ -32,6 +37,9 @@ pub(crate) struct Records {
     client: Client,
     users: TtlCache<MatchKey, KnownRecord>,
     customers: TtlCache<MatchKey, KnownRecord>,
+    /// One lock per match value being upserted, so that two events naming the same
+    /// record at once (two users joining one account) cannot both create it.
+    in_progress: Mutex<UpsertLocks>,
 }
 
 impl Records {
@@ -40,6 +48,7 @@ impl Records {
             client,
             users: TtlCache::new(ttl),
             customers: TtlCache::new(ttl),
+            in_progress: Mutex::new(HashMap::new()),
         }
     }
 
@@ -47,7 +56,7 @@ impl Records {
     /// that differ (no request when none does), or creates the record with the match
     /// value and `desired` when none matches.
     ///
-    /// A cached record whose update answers 404 was deleted in Startdeliver: the entry is
+    /// A cached record whose update returns 404 was deleted in Startdeliver: the entry is
     /// dropped and the record looked up again.
     pub async fn upsert(
         &self,
@@ -56,9 +65,26 @@ impl Records {
         value: &Value,
         desired: &Map<String, Value>,
     ) -> Result<KnownRecord, SinkError> {
-        let cache = self.cache(entity);
         let cache_key = (key.to_owned(), value.to_string());
+        let lock = self.lock_for(entity, &cache_key);
+        let _guard = lock.lock().await;
+        let result = self
+            .upsert_locked(entity, cache_key.clone(), key, value, desired)
+            .await;
+        drop(_guard);
+        self.release(entity, cache_key, lock);
+        result
+    }
 
+    async fn upsert_locked(
+        &self,
+        entity: Entity,
+        cache_key: MatchKey,
+        key: &str,
+        value: &Value,
+        desired: &Map<String, Value>,
+    ) -> Result<KnownRecord, SinkError> {
+        let cache = self.cache(entity);
         if let Some(known) = cache.get(&cache_key) {
             match self.update_changed(entity, known, desired).await {
                 Ok(record) => {
@@ -78,11 +104,33 @@ impl Records {
         Ok(record)
     }
 
-    /// Drops the cached record for a match value, after Startdeliver said its id no
-    /// longer exists.
+    /// Drops the cached record for a match value, after Startdeliver returned 404 for
+    /// its id.
     pub fn forget(&self, entity: Entity, key: &str, value: &Value) {
         self.cache(entity)
             .remove(&(key.to_owned(), value.to_string()));
+    }
+
+    fn lock_for(&self, entity: Entity, cache_key: &MatchKey) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.lock_map();
+        Arc::clone(locks.entry((entity, cache_key.clone())).or_default())
+    }
+
+    /// Drops the lock's map entry once no other upsert holds or waits for it.
+    fn release(&self, entity: Entity, cache_key: MatchKey, lock: Arc<tokio::sync::Mutex<()>>) {
+        let mut locks = self.lock_map();
+        // Two references left: the map's and `lock`; no other task can take it meanwhile,
+        // because taking it needs the map, which this function holds.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(&(entity, cache_key));
+        }
+    }
+
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, UpsertLocks> {
+        // The map only holds locks; it stays valid whatever panicked while it was held.
+        self.in_progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     async fn update_changed(
@@ -143,8 +191,8 @@ impl From<Record> for KnownRecord {
     }
 }
 
-/// The entries of `desired` whose value differs from `current`; a missing field counts
-/// as `null`, so clearing an unset field is no change.
+/// Collects the entries of `desired` whose value differs from `current`. A missing field
+/// counts as `null`, so clearing an unset field is no change.
 pub(crate) fn changed_fields(
     current: &Map<String, Value>,
     desired: &Map<String, Value>,

@@ -1,0 +1,9 @@
+//! Integration tests: the real client and driver against the sandbox on loopback.
+
+mod sandbox {
+    pub mod faults;
+    pub mod fixtures;
+    pub mod flows;
+    pub mod skips;
+    pub mod support;
+}

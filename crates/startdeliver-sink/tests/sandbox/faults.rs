@@ -1,0 +1,222 @@
+//! Fault tests: whatever the sandbox injects, every event is delivered exactly once and
+//! in per-user order, a 400 dead-letters only its event, and a 401 stops delivery.
+
+use std::time::Duration;
+
+use startdeliver_sandbox::{
+    Faults, RateLimit, RetryAfterForm, ScriptedAction, ScriptedFault, ServerErrors,
+};
+use startdeliver_sink::Settlement;
+
+use super::support::{Run, Setup, assert_exactly_once_in_order, events, tracks};
+
+#[track_caller]
+fn assert_all_delivered(settled: &std::collections::BTreeMap<String, Settlement>, count: usize) {
+    assert_eq!(settled.len(), count);
+    for (message_id, settlement) in settled {
+        assert_eq!(settlement, &Settlement::Delivered, "{message_id}");
+    }
+}
+
+async fn storm_with(retry_after: Option<RetryAfterForm>) {
+    let faults = Faults {
+        rate_limit: Some(RateLimit {
+            requests_per_second: 40.0,
+            burst: 4,
+            retry_after,
+        }),
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        concurrency: 6,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(6, 60);
+
+    let settled = run.deliver(input.clone()).await;
+
+    assert_all_delivered(&settled, 60);
+    assert_exactly_once_in_order(&run.sandbox, &input);
+    let throttled = run
+        .sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.status == Some(429))
+        .count();
+    assert!(throttled > 0, "the storm never throttled");
+}
+
+#[tokio::test]
+async fn storm_of_429_with_retry_after_seconds() {
+    storm_with(Some(RetryAfterForm::Seconds)).await;
+}
+
+#[tokio::test]
+async fn storm_of_429_with_retry_after_date() {
+    storm_with(Some(RetryAfterForm::HttpDate)).await;
+}
+
+#[tokio::test]
+async fn storm_of_429_without_retry_after() {
+    storm_with(None).await;
+}
+
+#[tokio::test]
+async fn bursts_of_503_are_retried() {
+    let faults = Faults {
+        seed: 7,
+        server_errors: Some(ServerErrors {
+            rate: 0.3,
+            statuses: vec![500, 502, 503],
+        }),
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(5, 50);
+
+    let settled = run.deliver(input.clone()).await;
+
+    assert_all_delivered(&settled, 50);
+    assert_exactly_once_in_order(&run.sandbox, &input);
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried() {
+    let faults = Faults {
+        seed: 11,
+        drop_rate: 0.25,
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(5, 50);
+
+    let settled = run.deliver(input.clone()).await;
+
+    assert_all_delivered(&settled, 50);
+    assert_exactly_once_in_order(&run.sandbox, &input);
+}
+
+#[tokio::test]
+async fn slow_answers_past_timeout_do_not_duplicate() {
+    // Each slow request takes effect, but its response comes after the client gave up.
+    let slow = || ScriptedAction::HandleSlowly(Duration::from_millis(600));
+    let faults = Faults {
+        script: vec![
+            ScriptedFault::request("POST", "/user", slow()),
+            ScriptedFault::request("POST", "/usage", slow()),
+            ScriptedFault::request("POST", "/usage", ScriptedAction::Handle),
+            ScriptedFault::request("POST", "/usage", slow()),
+        ],
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        timeout: Duration::from_millis(300),
+        concurrency: 1,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(2, 8);
+
+    let settled = run.deliver(input.clone()).await;
+
+    assert_all_delivered(&settled, 8);
+    assert_exactly_once_in_order(&run.sandbox, &input);
+    assert_eq!(run.sandbox.pending_script_steps(), 0);
+}
+
+#[tokio::test]
+async fn bad_request_dead_letters_only_that_event() {
+    let faults = Faults {
+        script: vec![
+            ScriptedFault::request("POST", "/usage", ScriptedAction::Handle),
+            ScriptedFault::request("POST", "/usage", ScriptedAction::status(400)),
+        ],
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(1, 3);
+
+    let settled = run.deliver(input).await;
+
+    assert_eq!(settled["m000"], Settlement::Delivered);
+    assert_eq!(settled["m002"], Settlement::Delivered);
+    let Settlement::DeadLettered(rejection) = &settled["m001"] else {
+        panic!("expected a dead letter, got {:?}", settled["m001"]);
+    };
+    assert_eq!(rejection.code, "http_400");
+    assert!(
+        rejection
+            .message
+            .starts_with("POST usage returned HTTP 400: {"),
+        "{}",
+        rejection.message
+    );
+    let usage = run.sandbox.snapshot().usage;
+    let delivered: Vec<_> = usage.iter().map(|u| u["messageId"].clone()).collect();
+    assert_eq!(delivered, ["m000", "m002"]);
+}
+
+#[tokio::test]
+async fn rejected_key_stops_with_clear_error() {
+    let mut run = Run::start(Setup {
+        api_key: "sd_wrong_key",
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(3, 9);
+
+    let settled = run.deliver(input).await;
+
+    assert_eq!(settled.len(), 9);
+    for settlement in settled.values() {
+        assert!(
+            matches!(settlement, Settlement::NotDelivered { .. }),
+            "{settlement:?}"
+        );
+    }
+    let err = run.driver.close().await.expect_err("delivery stopped");
+    let message = err.to_string();
+    assert!(
+        message.starts_with(
+            "delivery stopped: Startdeliver rejected the API key: GET user returned HTTP 401"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("check STARTDELIVER_API_KEY"), "{message}");
+    assert!(!message.contains("sd_wrong_key"), "{message}");
+    assert!(run.sandbox.snapshot().users.is_empty());
+    // Delivery stopped at the first response instead of trying every event.
+    assert!(run.sandbox.request_log().len() <= 3);
+}
+
+#[tokio::test]
+async fn long_query_is_sent_as_post_override() {
+    let mut run = Run::start(Setup::default()).await;
+    let long_id = "u".repeat(8_000);
+    let input = events(&format!(
+        r#"{{"type":"track","userId":"{long_id}","event":"E","messageId":"m1"}}"#
+    ));
+
+    let settled = run.deliver(input).await;
+
+    assert_eq!(settled["m1"], Settlement::Delivered);
+    let log = run.sandbox.request_log();
+    assert_eq!(log[0].method, "POST");
+    assert_eq!(log[0].method_override.as_deref(), Some("GET"));
+    assert_eq!(run.sandbox.snapshot().users.len(), 1);
+}
