@@ -23,8 +23,8 @@
 //! records. A usage record may only carry the usage keys of the profile, so a wrong key name
 //! gets a 400 instead of being stored. All paths and key names come from a [`WireProfile`].
 //!
-//! The sandbox records every request in a log, without headers and so without the API key,
-//! and [`Sandbox::snapshot`] returns all records. [`Faults`] inject 429s from a rate limit, a
+//! The sandbox records every request in a log that never contains the `Authorization`
+//! header, so never the API key, and [`Sandbox::snapshot`] returns all records. [`Faults`] inject 429s from a rate limit, a
 //! seeded fraction of 5xx responses, latency, dropped connections and scripted responses. A
 //! fault that responds with an error stores nothing.
 //!
@@ -67,6 +67,29 @@
 //! assert_eq!(sandbox.snapshot().users.len(), 1);
 //! assert_eq!(sandbox.request_log().len(), 2);
 //! sandbox.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Faults can change while the sandbox runs. Here the next `POST /usage` gets a 503 with a
+//! `Retry-After`, and every other request is served normally:
+//!
+//! ```
+//! use startdeliver_sandbox::{
+//!     Faults, RetryAfter, RetryAfterForm, Sandbox, SandboxConfig, ScriptedAction, ScriptedFault,
+//! };
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = Sandbox::start(SandboxConfig::new("test-key")).await?;
+//! let retry_after = Some(RetryAfter { seconds: 2, form: RetryAfterForm::Seconds });
+//! let step = ScriptedAction::Respond { status: 503, retry_after };
+//! sandbox.set_faults(Faults {
+//!     script: vec![ScriptedFault::request("POST", "/usage", step)],
+//!     ..Faults::default()
+//! })?;
+//! assert_eq!(sandbox.pending_script_steps(), 1);
+//! # sandbox.shutdown().await;
 //! # Ok(())
 //! # }
 //! ```
