@@ -489,6 +489,16 @@ fn dates_outside_1900_to_2200_are_errors() {
 #[test]
 fn non_dates_are_date_errors() {
     check(
+        json!("2024-01-01T12:00:00.1234567890Z"),
+        Date,
+        fails("expected an ISO 8601 date"),
+    );
+    check(
+        json!("2024-01-01T25:00:00Z"),
+        Date,
+        fails("expected an ISO 8601 date"),
+    );
+    check(
         json!("not a date"),
         Date,
         fails("expected an ISO 8601 date"),

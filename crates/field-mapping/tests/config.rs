@@ -72,3 +72,85 @@ fn three_mistakes_give_three_located_problems() {
         ]
     );
 }
+
+#[test]
+fn syntax_error_names_line_and_column() {
+    let err = Config::parse("{\n  startdeliverMatchingField: {field: 'a', type: 'text'},\n  externalMatchingField: {field: }\n}")
+        .expect_err("a value is missing");
+
+    let Error::Syntax {
+        line,
+        column,
+        message,
+    } = &err
+    else {
+        panic!("expected Error::Syntax, got {err:?}");
+    };
+    assert_eq!((*line, *column), (3, 34), "{message}");
+    assert!(
+        err.to_string()
+            .starts_with("integration config is not valid JSON or JSON5 at line 3, column 34: "),
+        "{err}"
+    );
+}
+
+#[test]
+fn json5_comments_and_trailing_commas_are_accepted() {
+    let config = Config::parse(
+        "// the user side only\n{startdeliverMatchingField: {field: \"email\", type: 'Text',}, /* no customer */ externalMatchingField: {field: ['traits.email', 'context.traits.email',],},}",
+    )
+    .expect("valid JSON5");
+
+    assert_eq!(
+        config.user_match().source.to_string(),
+        "traits.email or context.traits.email"
+    );
+    assert!(config.customer_match().is_none());
+    assert!(config.user_mapping().is_empty());
+}
+
+#[test]
+fn enabled_false_is_kept() {
+    let config = Config::parse(
+        r#"{"enabled": false, "startdeliverMatchingField": {"field": "email", "type": "text"}, "externalMatchingField": {"field": "traits.email"}}"#,
+    )
+    .expect("valid");
+
+    assert!(!config.enabled());
+}
+
+#[test]
+fn null_optional_keys_count_as_unset() {
+    let config = Config::parse(
+        r#"{"startdeliverMatchingField": {"field": "email", "type": "text"}, "externalMatchingField": {"field": "traits.email"},
+            "startdeliverCustomerField": null, "externalCustomerField": null, "userMapping": null, "enabled": null}"#,
+    )
+    .expect("valid");
+
+    assert!(config.enabled());
+    assert!(config.customer_match().is_none());
+}
+
+#[test]
+fn non_object_config_is_a_problem() {
+    assert_eq!(problems("[]"), ["expected a JSON object, found a list"]);
+}
+
+#[test]
+fn empty_object_names_both_match_keys() {
+    assert_eq!(
+        problems("{}"),
+        [
+            "startdeliverMatchingField: missing; expected {field, type} naming the Startdeliver field to match on, because externalMatchingField needs it",
+            "externalMatchingField: missing; expected {field} with the path of the match value in the event, because startdeliverMatchingField needs it",
+        ]
+    );
+}
+
+#[test]
+fn config_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+    assert_send_sync::<Config>();
+    assert_send_sync::<field_mapping::Evaluation>();
+    assert_send_sync::<Error>();
+}

@@ -73,7 +73,8 @@ fn epoch_number(n: &Number, unit: EpochUnit) -> Result<Date, String> {
     }
     #[allow(clippy::cast_possible_truncation)]
     let milliseconds = milliseconds as i64;
-    to_utc_date(Timestamp::from_millisecond(milliseconds))
+    let timestamp = Timestamp::from_millisecond(milliseconds).map_err(|_| out_of_range())?;
+    Ok(utc_date(timestamp))
 }
 
 fn epoch_integer(i: i64, unit: EpochUnit) -> Result<Date, String> {
@@ -87,12 +88,11 @@ fn epoch_integer(i: i64, unit: EpochUnit) -> Result<Date, String> {
     } else {
         Timestamp::from_millisecond(i)
     };
-    to_utc_date(timestamp)
+    timestamp.map(utc_date).map_err(|_| out_of_range())
 }
 
-fn to_utc_date(timestamp: Result<Timestamp, jiff::Error>) -> Result<Date, String> {
-    let timestamp = timestamp.map_err(|_| out_of_range())?;
-    Ok(TimeZone::UTC.to_datetime(timestamp).date())
+fn utc_date(timestamp: Timestamp) -> Date {
+    TimeZone::UTC.to_datetime(timestamp).date()
 }
 
 fn out_of_range() -> String {
@@ -112,7 +112,7 @@ fn parse_text(text: &str, options: &CoerceOptions) -> Result<Date, String> {
         return from_pieces(&pieces, options);
     }
     if let Ok(zoned) = jiff::fmt::rfc2822::parse(text) {
-        return to_utc_date(Ok(zoned.timestamp()));
+        return Ok(utc_date(zoned.timestamp()));
     }
     Err(EXPECTED_DATE.to_owned())
 }
@@ -160,5 +160,5 @@ fn from_pieces(pieces: &Pieces<'_>, options: &CoerceOptions) -> Result<Date, Str
     };
 
     let timestamp = zone.to_timestamp(datetime).map_err(|_| out_of_range())?;
-    to_utc_date(Ok(timestamp))
+    Ok(utc_date(timestamp))
 }
