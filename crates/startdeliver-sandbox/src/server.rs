@@ -4,6 +4,7 @@
 //! The sandbox runs its own accept loop on hyper instead of `axum::serve`, because a dropped
 //! connection fault needs to close one connection from inside its request handler.
 
+use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -29,12 +30,20 @@ use crate::store::{Entity, Snapshot, Store, StoreError};
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// A running sandbox. Dropping the handle stops it too, without waiting.
-#[derive(Debug)]
 pub struct Sandbox {
     addr: SocketAddr,
     state: Arc<ApiState>,
     stop: watch::Sender<bool>,
     server: JoinHandle<()>,
+}
+
+impl fmt::Debug for Sandbox {
+    /// Shows only the address, because the records and the log can be large.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Sandbox {
