@@ -78,7 +78,7 @@ impl Path {
             let query =
                 jsonpath_rust::parser::parse_json_path(input).map_err(|err| Error::JsonPath {
                     input: input.to_owned(),
-                    message: one_line_message(&err.to_string()),
+                    message: json_path_message(input, &err.to_string()),
                 })?;
             Compiled::JsonPath {
                 source: input.to_owned(),
@@ -119,6 +119,21 @@ impl Path {
             Compiled::JsonPath { query, .. } => run_json_path(query, root),
         }
     }
+}
+
+/// Builds the message of a JSONPath parse error, with a hint when the path looks like a
+/// key that starts with `$` (such as `$set`) rather than a query.
+fn json_path_message(input: &str, report: &str) -> String {
+    let message = one_line_message(report);
+    // The caller checked that the input starts with the one-byte `$`.
+    let looks_like_key = input[1..].starts_with(|c: char| c.is_alphanumeric() || c == '_');
+    if !looks_like_key {
+        return message;
+    }
+
+    let key_end = input.find(['.', '[']).unwrap_or(input.len());
+    let (key, rest) = input.split_at(key_end);
+    format!("{message}; a path that starts with $ is JSONPath, so quote the key: [\"{key}\"]{rest}")
 }
 
 /// Shortens the multi-line parser report of jsonpath-rust (pest's arrow, source line

@@ -148,6 +148,26 @@ fn invalid_json_path_is_an_error() {
 }
 
 #[test]
+fn dollar_key_error_suggests_quoting() {
+    let err = Path::parse("$set.plan").expect_err("not JSONPath");
+
+    let message = err.to_string();
+    assert!(
+        message.ends_with(
+            "; a path that starts with $ is JSONPath, so quote the key: [\"$set\"].plan"
+        ),
+        "{message}"
+    );
+    let suggested = Path::parse(r#"["$set"].plan"#).expect("the suggestion parses");
+    assert_eq!(
+        suggested
+            .lookup(&json!({"$set": {"plan": "pro"}}))
+            .as_deref(),
+        Some(&json!("pro"))
+    );
+}
+
+#[test]
 fn missing_and_null_are_different() {
     let document = json!({"a": null, "b": {"c": 1}});
     check_lookup(&document, "a", Some(Value::Null));
