@@ -249,7 +249,8 @@ async fn response_slower_than_timeout_still_stores() {
         ..Faults::default()
     })
     .await;
-    let impatient = client(Duration::from_secs(1));
+    // Three seconds leave a loaded machine time to deliver the request before the timeout.
+    let impatient = client(Duration::from_secs(3));
 
     let result = create_user(&impatient, &sandbox, "a@example.com").await;
 
