@@ -204,14 +204,13 @@ async fn read_request(
     body: Body,
     profile: &WireProfile,
 ) -> Result<Incoming, (Incoming, JsonResponse)> {
-    let query_text = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-        .ok()
-        .and_then(|Query(pairs)| {
-            pairs
-                .into_iter()
-                .find(|(name, _)| *name == profile.query_param)
-        })
-        .map(|(_, value)| value);
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri);
+    let query_text = pairs.as_ref().ok().and_then(|Query(pairs)| {
+        let (_, value) = pairs
+            .iter()
+            .find(|(name, _)| *name == profile.query_param)?;
+        Some(value.clone())
+    });
     let method_override = parts
         .headers
         .get(profile.method_override_header.as_str())
@@ -224,6 +223,13 @@ async fn read_request(
         query_text,
         body: Bytes::new(),
     };
+    // Treating an unreadable query string as absent would turn a find into a list of all
+    // records, so it is rejected instead.
+    if let Err(err) = pairs {
+        let message = format!("invalid URL query string: {err}");
+        return Err((incoming, bad_request(message)));
+    }
+
     let declared_length = parts
         .headers
         .get(CONTENT_LENGTH)
