@@ -127,6 +127,12 @@ impl Config {
     pub fn evaluate(&self, event: &Value) -> Evaluation {
         Evaluation::new(self, event)
     }
+
+    /// Evaluates a parsed Segment event, through its raw JSON so that paths also reach
+    /// keys that the typed model does not name.
+    pub fn evaluate_event(&self, event: &segment_spec::Event) -> Evaluation {
+        self.evaluate(event.raw())
+    }
 }
 
 fn syntax_error(err: json5::Error) -> Error {

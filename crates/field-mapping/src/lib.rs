@@ -6,7 +6,8 @@
 //!
 //! - [`Config`] parses the integration config (JSON, or JSON5 as the Startdeliver
 //!   documentation writes it), validates it with every problem located, and compiles
-//!   each path once. [`Config::evaluate`] then reads one event without parsing again.
+//!   each path once. [`Config::evaluate`] (or [`Config::evaluate_event`] for a parsed
+//!   Segment event) then reads one event without parsing again.
 //! - [`Evaluation`] holds the user and customer match values and one [`FieldResult`] per
 //!   mapped field: the target field, the path that supplied the value, the raw value,
 //!   and the coerced value, a clearing `null` or the error.

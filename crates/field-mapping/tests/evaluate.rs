@@ -122,6 +122,21 @@ fn missing_user_match_value_names_the_paths() {
 }
 
 #[test]
+fn typed_event_evaluates_like_its_raw_json() {
+    let config =
+        Config::parse(include_str!("../../../fixtures/mappings/sdk-batches.json5")).expect("valid");
+    let batch = fixtures().join("events/ok").join(SDK_BATCHES[1]);
+    let file = File::open(&batch).expect("the SDK batch fixture exists");
+
+    for event in EventReader::new(file, ReadOptions::default()) {
+        let event = event.expect("the SDK batch is valid");
+        let typed = serde_json::to_value(config.evaluate_event(&event)).expect("serializable");
+        let raw = serde_json::to_value(config.evaluate(event.raw())).expect("serializable");
+        assert_eq!(typed, raw, "{}", event.message_id());
+    }
+}
+
+#[test]
 fn customer_match_is_none_without_a_customer_pair() {
     let config = Config::parse(
         r#"{"startdeliverMatchingField": {"field": "email", "type": "text"}, "externalMatchingField": {"field": "traits.email"}}"#,
