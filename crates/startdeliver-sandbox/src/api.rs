@@ -65,7 +65,7 @@ impl ConnectionControl {
     }
 }
 
-/// Builds the router; every connection adds its [`ConnectionControl`] as an extension.
+/// Builds the router. Every connection adds its [`ConnectionControl`] as an extension.
 pub(crate) fn router(state: Arc<ApiState>) -> Router {
     Router::new().fallback(handle_request).with_state(state)
 }

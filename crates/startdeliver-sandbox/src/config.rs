@@ -9,7 +9,7 @@ use crate::profile::WireProfile;
 /// Everything a sandbox needs to start.
 #[derive(Clone)]
 pub struct SandboxConfig {
-    /// Address to listen on. The default, `127.0.0.1:0`, picks a free loopback port; the
+    /// Address to listen on. The default, `127.0.0.1:0`, picks a free loopback port, and the
     /// chosen address is available from [`Sandbox::addr`](crate::Sandbox::addr).
     pub listen: SocketAddr,
     /// API key that clients must send as the raw `Authorization` header value. Requests with
@@ -17,7 +17,7 @@ pub struct SandboxConfig {
     pub api_key: String,
     /// Paths and key names the sandbox speaks.
     pub profile: WireProfile,
-    /// Faults injected from the first request on; change them later with
+    /// Faults injected from the first request on. Change them later with
     /// [`Sandbox::set_faults`](crate::Sandbox::set_faults).
     pub faults: Faults,
     /// Maximum number of request-log entries kept. When the log is full the oldest entry

@@ -119,7 +119,7 @@ pub enum LatencyTiming {
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
 ///
-/// In JSON, `burst` defaults to the rate rounded up, and `retry_after` to `"seconds"`; a
+/// In JSON, `burst` defaults to the rate rounded up, and `retry_after` to `"seconds"`. A
 /// `null` `retry_after` sends no header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(from = "RateLimitSettings")]
@@ -178,7 +178,7 @@ impl From<RateLimitSettings> for RateLimit {
 pub struct ServerErrors {
     /// Fraction of requests, from 0.0 to 1.0.
     pub rate: f64,
-    /// Statuses to respond with; 500, 502 and 503 when left out of JSON.
+    /// Statuses to respond with, by default 500, 502 and 503.
     #[serde(default = "default_statuses")]
     pub statuses: Vec<u16>,
 }
@@ -467,7 +467,7 @@ impl FaultState {
             return None;
         }
         let wait = (1.0 - bucket.tokens) / limit.requests_per_second;
-        // The cast saturates; a wait this long only comes from a tiny configured rate.
+        // The cast saturates, and a wait this long only comes from a tiny configured rate.
         let seconds = (wait.ceil() as u64).max(1);
         Some(limit.retry_after.map(|form| RetryAfter { seconds, form }))
     }

@@ -4,14 +4,14 @@
 //! in each collection, and speaks the same wire profile as the destination's HTTP client:
 //!
 //! - `GET /{user|customer|usage}?query=<URL-encoded JSON>` finds records. The query is
-//!   `{"filter": {field: value}, "limit": N, "offset": M}`, every key optional; the filter
-//!   matches top-level fields by JSON equality, and a `null` value also matches a missing
-//!   field. The response is `{"result": [...]}` in id order.
+//!   `{"filter": {field: value}, "limit": N, "offset": M}`, with every key optional. The
+//!   filter matches top-level fields by JSON equality, and a `null` value also matches a
+//!   missing field. The response is `{"result": [...]}` in id order.
 //! - `POST /{entity}` with `X-HTTP-Method-Override: GET` and body `{"query": {...}}` is the
 //!   same find, for queries too long for a URL.
-//! - `POST /{entity}` creates a record and returns it with its `id`; `GET /{entity}/{id}`
-//!   reads one; `PATCH /{user|customer}/{id}` overwrites only the keys sent. Unknown ids are
-//!   rejected with 404.
+//! - `POST /{entity}` creates a record and returns it with its `id`. `GET /{entity}/{id}`
+//!   reads one, and `PATCH /{user|customer}/{id}` overwrites only the keys sent. Unknown ids
+//!   are rejected with 404.
 //! - `GET /me` returns a description of the caller for a valid key.
 //!
 //! Every request must carry the configured API key as the raw `Authorization` value, or it is

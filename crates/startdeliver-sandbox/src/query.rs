@@ -9,7 +9,7 @@ use crate::profile::WireProfile;
 pub(crate) struct RecordQuery {
     /// Top-level field → value, each compared by JSON equality.
     pub(crate) filter: Map<String, Value>,
-    /// Maximum number of records to return; `None` returns all matches.
+    /// Maximum number of records to return, or `None` for all matches.
     pub(crate) limit: Option<usize>,
     /// Number of matching records to skip, in id order.
     pub(crate) offset: usize,

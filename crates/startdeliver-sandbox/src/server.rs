@@ -116,7 +116,7 @@ impl Sandbox {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidFaults`] when a field is out of range; the old faults stay in force.
+    /// [`Error::InvalidFaults`] when a field is out of range, and the old faults stay in force.
     pub fn set_faults(&self, faults: Faults) -> Result<(), Error> {
         faults.validate()?;
         *lock(&self.state.faults) = FaultState::new(faults);
@@ -184,7 +184,7 @@ async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::
                     connections.spawn(serve_connection(stream, peer, router.clone(), connection_stop.clone()));
                 }
                 Err(err) => {
-                    // Usually a full file-descriptor table; pausing lets connections close.
+                    // Usually a full file-descriptor table, so a pause lets connections close.
                     tracing::warn!(error = %err, "failed to accept a connection");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }

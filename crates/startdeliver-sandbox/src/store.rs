@@ -207,7 +207,7 @@ impl Store {
                 check_string(key, value)?;
             }
         }
-        // NOTE: the date is not parsed; any string is stored as sent.
+        // NOTE: the date is not parsed, so any string is stored as sent.
         let properties = fields.get(&profile.usage_properties);
         if let Some(properties) = properties.filter(|value| !value.is_object() && !value.is_null())
         {

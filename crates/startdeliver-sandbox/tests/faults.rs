@@ -12,7 +12,7 @@ use startdeliver_sandbox::{
 
 const KEY: &str = "sandbox-test-key";
 
-/// Generous enough for a loaded machine; tests that need a timeout set their own.
+/// Generous enough for a loaded machine. Tests that need a timeout set their own.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
 
 async fn start(faults: Faults) -> Sandbox {
@@ -155,7 +155,7 @@ async fn rate_limit_refills_over_time() {
         .await
         .expect("response");
 
-    // 20 tokens per second refill one token in 50 ms; waiting far longer keeps this robust.
+    // 20 tokens per second refill one token in 50 ms, and waiting far longer keeps this robust.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let response = create_user(&client, &sandbox, "b@example.com")
         .await
@@ -504,7 +504,7 @@ async fn invalid_faults_are_rejected() {
     assert!(started.is_err());
 }
 
-/// Polls `condition` for up to 30 seconds; a loaded machine may need far longer than usual.
+/// Polls `condition` for up to 30 seconds, because a loaded machine may need far longer than usual.
 async fn wait_until(condition: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !condition() {
