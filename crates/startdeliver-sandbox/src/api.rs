@@ -340,7 +340,17 @@ fn parse_route(path: &str, profile: &WireProfile) -> Result<Route, JsonResponse>
     let mut segments = trimmed.split('/');
     let first = segments.next().unwrap_or_default();
     let second = segments.next();
-    let not_found = || JsonResponse::error(StatusCode::NOT_FOUND, format!("no route for {path}"));
+    let not_found = || {
+        let message = format!(
+            "no route for {path}, expected /{user}, /{customer} or /{usage} with an optional \
+             /{{id}}, or /{me}",
+            user = profile.user_path,
+            customer = profile.customer_path,
+            usage = profile.usage_path,
+            me = profile.me_path,
+        );
+        JsonResponse::error(StatusCode::NOT_FOUND, message)
+    };
     if segments.next().is_some() {
         return Err(not_found());
     }

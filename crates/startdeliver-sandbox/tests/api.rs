@@ -344,8 +344,12 @@ async fn bad_json_and_bad_query_are_400() {
 async fn unknown_path_is_404_and_wrong_method_405() {
     let api = Api::start().await;
 
-    let (status, _) = api.send(api.request(Method::GET, "contacts")).await;
+    let (status, error) = api.send(api.request(Method::GET, "contacts")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        error["message"],
+        "no route for /contacts, expected /user, /customer or /usage with an optional /{id}, or /me"
+    );
 
     let (status, _) = api.send(api.request(Method::DELETE, "user/1")).await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
