@@ -8,7 +8,7 @@
 //!   documentation writes it), validates it with every problem located, and compiles
 //!   each path once. [`Config::evaluate`] (or [`Config::evaluate_event`] for a parsed
 //!   Segment event) then reads one event without parsing again.
-//! - [`Evaluation`] holds the user and customer match values and one [`FieldResult`] per
+//! - [`Evaluation`] contains the user and customer match values and one [`FieldResult`] per
 //!   mapped field: the target field, the path that supplied the value, the raw value,
 //!   and the coerced value, a clearing `null` or the error.
 //! - [`Path`] and [`Source`] are the path syntax (dotted, bracketed, `$` JSONPath) and

@@ -40,18 +40,16 @@ pub(super) fn config(value: &Value) -> Result<Config, Error> {
 
     // Checked in the order of the documented keys, because a JSON object's own key
     // order is not kept.
-    let user_match = checker.match_rule(
-        root,
-        "startdeliverMatchingField",
-        "externalMatchingField",
-        true,
-    );
-    let customer_match = checker.match_rule(
-        root,
-        "startdeliverCustomerField",
-        "externalCustomerField",
-        false,
-    );
+    let user_match = checker.match_rule(root, "startdeliverMatchingField", "externalMatchingField");
+    // The customer pair is optional as a whole, never half.
+    let has_customer_pair = ["startdeliverCustomerField", "externalCustomerField"]
+        .iter()
+        .any(|key| present(root, key).is_some());
+    let customer_match = if has_customer_pair {
+        checker.match_rule(root, "startdeliverCustomerField", "externalCustomerField")
+    } else {
+        None
+    };
     let user_mapping = checker.mapping(root, "userMapping");
     let customer_mapping = checker.mapping(root, "customerMapping");
     let enabled = checker.enabled(root);
@@ -115,20 +113,16 @@ impl Checker {
         }
     }
 
-    /// Checks a pair such as `startdeliverMatchingField` and `externalMatchingField`.
-    /// An optional pair may be absent as a whole, never half.
+    /// Checks a pair such as `startdeliverMatchingField` and `externalMatchingField`, and
+    /// reports each half that is missing.
     fn match_rule(
         &mut self,
         root: &Map<String, Value>,
         target_key: &str,
         external_key: &str,
-        required: bool,
     ) -> Option<MatchRule> {
         let target = present(root, target_key);
         let external = present(root, external_key);
-        if target.is_none() && external.is_none() && !required {
-            return None;
-        }
 
         let target = match target {
             Some(target) => self.object(target, target_key, &TARGET_KEYS),
