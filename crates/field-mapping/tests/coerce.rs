@@ -294,6 +294,18 @@ fn integers_one_and_zero_are_booleans() {
 
 #[test]
 fn iso_dates_and_date_times_become_utc_dates() {
+    check(json!("20240101T233000-0100"), Date, is(json!("2024-01-02")));
+    check(
+        json!("2024-01-01T10:00:00,5Z"),
+        Date,
+        is(json!("2024-01-01")),
+    );
+    check(json!("2024-01-01T23:59:60Z"), Date, is(json!("2024-01-01")));
+    check(
+        json!("2024-01-01T23:00:00-01"),
+        Date,
+        is(json!("2024-01-02")),
+    );
     check(json!("2024-01-31"), Date, is(json!("2024-01-31")));
     check(
         json!("2024-02-29T08:15:00.000Z"),
@@ -336,6 +348,16 @@ fn iso_dates_and_date_times_become_utc_dates() {
 
 #[test]
 fn rfc_2822_dates_are_accepted() {
+    check(
+        json!("Mon, 01 Jan 2024 23:00:00 GMT"),
+        Date,
+        is(json!("2024-01-01")),
+    );
+    check(
+        json!("1 Jan 2024 22:00:00 EST"),
+        Date,
+        is(json!("2024-01-02")),
+    );
     check(
         json!("Tue, 1 Jul 2003 10:52:37 +0200"),
         Date,
@@ -488,6 +510,13 @@ fn dates_outside_1900_to_2200_are_errors() {
 
 #[test]
 fn non_dates_are_date_errors() {
+    check(json!("2024-060"), Date, fails("expected an ISO 8601 date"));
+    check(
+        json!("2024-W09-4"),
+        Date,
+        fails("expected an ISO 8601 date"),
+    );
+    check(json!("2024-1-1"), Date, fails("expected an ISO 8601 date"));
     check(
         json!("2024-01-01T12:00:00.1234567890Z"),
         Date,

@@ -108,6 +108,8 @@ fn parse_text(text: &str, options: &CoerceOptions) -> Result<Date, String> {
         return parse_digits(text, options.epoch_unit);
     }
 
+    // NOTE: jiff reads the RFC 9557 / Temporal profile of ISO 8601, so ordinal dates
+    // (2024-060) and week dates (2024-W09-4) are rejected as not a date.
     if let Ok(pieces) = Pieces::parse(text) {
         return from_pieces(&pieces, options);
     }
