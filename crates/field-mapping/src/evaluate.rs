@@ -1,6 +1,8 @@
 //! The result of reading one event through a config: per target field, the supplying
 //! path, the raw value and the coerced value or the error.
 
+use std::fmt;
+
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
@@ -210,6 +212,23 @@ fn read(
         path,
         raw,
         outcome,
+    }
+}
+
+impl fmt::Display for FieldResult {
+    /// Writes one log-ready line, such as
+    /// `customfieldSeats from traits.seats: cannot convert "12abc" to number: ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(path) => write!(f, "{} from {path}: ", self.field)?,
+            None => write!(f, "{}: ", self.field)?,
+        }
+        match &self.outcome {
+            Ok(Coerced::Value(value)) => write!(f, "{value}"),
+            Ok(Coerced::Clear) => f.write_str("cleared (null)"),
+            Ok(Coerced::Absent) => write!(f, "left out ({})", self.absent_reason()),
+            Err(err) => write!(f, "{err}"),
+        }
     }
 }
 

@@ -137,6 +137,34 @@ fn typed_event_evaluates_like_its_raw_json() {
 }
 
 #[test]
+fn field_result_displays_one_log_line() {
+    let config =
+        Config::parse(include_str!("../../../fixtures/mappings/sdk-batches.json5")).expect("valid");
+    let event = json!({"userId": "u1", "traits": {"seats": "12abc", "email": "a@example.com", "active": null}});
+
+    let evaluation = config.evaluate(&event);
+    let lines: Vec<String> = evaluation
+        .user_fields
+        .iter()
+        .take(3)
+        .map(ToString::to_string)
+        .collect();
+
+    assert_eq!(
+        lines,
+        [
+            "email from traits.email: \"a@example.com\"",
+            "name: left out (missing)",
+            "customfieldSeats from traits.seats: cannot convert \"12abc\" to number: expected a decimal number such as 42, -3.5 or 1e3",
+        ]
+    );
+    assert_eq!(
+        evaluation.user_fields[6].to_string(),
+        "customfieldActive from traits.active: left out (null)"
+    );
+}
+
+#[test]
 fn customer_match_is_none_without_a_customer_pair() {
     let config = Config::parse(
         r#"{"startdeliverMatchingField": {"field": "email", "type": "text"}, "externalMatchingField": {"field": "traits.email"}}"#,
