@@ -116,8 +116,8 @@ impl Evaluation {
         })
     }
 
-    /// Returns the customer match value, or `Ok(None)` when the config has no customer pair or the
-    /// event has no customer value.
+    /// Returns the customer match value, or `Ok(None)` when the config has no customer
+    /// pair or the event has no customer value.
     ///
     /// # Errors
     ///
