@@ -69,7 +69,7 @@ fn evaluate_sdk_batches(c: &mut Criterion) {
     group.finish();
 }
 
-/// The canonical text of every mapped field's paths, in mapping order.
+/// Collects the canonical text of every mapped field's paths, in mapping order.
 fn mapped_path_texts(config: &Config) -> Vec<Vec<String>> {
     config
         .user_mapping()
