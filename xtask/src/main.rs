@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod demo;
 mod demo_stream;
 mod tidy;
 
@@ -20,6 +21,8 @@ tasks:
           that every insta snapshot is referenced and none is pending
   tidy    repository checks: file headers, no dbg!, no ignored tests, no mod.rs,
           no key-like strings in fixtures
+  demo    replay the real SDK batches and the demo stream into an in-process sandbox
+          and print the users, customers and usage events created
   demo-stream
           regenerate fixtures/streams/demo-product-usage.ndjson.gz, the
           deterministic demo stream (20,000 events, 24 customers, 216 users)";
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&project_root()),
         Some("tidy") => tidy::run(&project_root()),
+        Some("demo") => demo::run(&project_root()),
         Some("demo-stream") => demo_stream::write(&project_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -1,15 +1,63 @@
-//! `startdeliver-destination`: the command-line runner that replays Segment event files,
-//! serves the Segment tracking API and delivers to Startdeliver.
-//!
-//! Only `--help` and `--version` work so far; the commands arrive with the sink.
+//! `startdeliver-destination`: the command-line runner that replays Segment event files
+//! into Startdeliver, plans and explains what events would do, checks settings, and runs
+//! the sandbox. It wires the library crates together and holds no mapping or
+//! Startdeliver logic of its own.
+
+mod check;
+mod cli;
+mod exit;
+mod explain;
+mod inputs;
+mod logging;
+mod mapping;
+mod plan;
+mod replay;
+mod sandbox_command;
+mod summary;
+mod target;
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Deliver Segment Spec events to Startdeliver.
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {}
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
 
-fn main() {
-    let _cli = Cli::parse();
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            report_error(&anyhow::Error::new(err).context("failed to start the async runtime"));
+            return Exit::Usage.into();
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            report_error(&err);
+            Exit::Usage.into()
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Replay(args) => replay::run(args).await,
+        Command::Plan(args) => plan::run(args).await,
+        Command::Explain(args) => explain::run(args).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Sandbox(args) => sandbox_command::run(args).await,
+    }
+}
+
+/// Prints the error chain once, on stderr.
+#[allow(clippy::print_stderr)]
+fn report_error(err: &anyhow::Error) {
+    eprintln!("error: {err:#}");
 }

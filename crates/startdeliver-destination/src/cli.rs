@@ -1,0 +1,263 @@
+//! Command-line definitions: every command, flag and environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Startdeliver's public API base URL.
+pub const DEFAULT_API_URL: &str = "https://app.startdeliver.com/api/v1/";
+
+/// Deliver Segment Spec events to Startdeliver.
+///
+/// The API key is read from the STARTDELIVER_API_KEY environment variable only, never
+/// from a flag, because command lines are visible to other users of the machine.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Log format on stderr: human-readable text or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  every event was delivered or skipped
+  1  some events were rejected, dead-lettered or not delivered
+  2  usage, settings or mapping error; nothing was delivered
+  130 interrupted (Ctrl-C); pending events were not delivered";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Deliver events from files or stdin to Startdeliver (or an in-process sandbox).
+    Replay(ReplayArgs),
+    /// Show the requests each event makes, against a fresh in-process sandbox.
+    Plan(PlanArgs),
+    /// Show how the mapping reads and coerces each field of the events in one file.
+    Explain(ExplainArgs),
+    /// Validate settings and the mapping; with an API key, call GET /me.
+    Check(CheckArgs),
+    /// Run the Startdeliver-compatible sandbox server.
+    Sandbox(SandboxArgs),
+}
+
+/// Where events go and how they are matched.
+#[derive(Debug, Clone, Args)]
+pub struct TargetArgs {
+    /// Startdeliver user field that holds the Segment userId, for track, page and screen
+    /// calls: a custom-field alias (`externalId`), its API key (`customfieldExternalId`),
+    /// or a standard field such as `email`.
+    #[arg(long, env = "STARTDELIVER_USER_FIELD", value_name = "FIELD")]
+    pub user_field: Option<String>,
+
+    /// Startdeliver API base URL.
+    #[arg(long, env = "STARTDELIVER_API_URL", value_name = "URL", default_value = DEFAULT_API_URL)]
+    pub api_url: String,
+
+    /// Integration config for identify and group calls, as a file (reloaded when it
+    /// changes) or an http(s) URL (fetched with the API key, cached for 10 minutes).
+    /// Without it, identify and group calls are skipped.
+    #[arg(long, env = "STARTDELIVER_MAPPING", value_name = "FILE_OR_URL")]
+    pub mapping: Option<String>,
+}
+
+/// How hard and how long delivery tries.
+#[derive(Debug, Clone, Args)]
+pub struct DeliveryArgs {
+    /// Highest request rate to Startdeliver, in requests per second [default: 5, or no
+    /// limit with --sandbox]. The rate drops on 429 answers and climbs back on success.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+
+    /// Users whose events are delivered at the same time.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub concurrency: usize,
+
+    /// Timeout of one request, such as `10s` or `500ms`.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// How long an event keeps being retried before it is dead-lettered, such as `4h`.
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
+    pub retry_window: Duration,
+}
+
+/// How input files are read.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Event files: JSON, NDJSON, or either gzip-compressed. `-` or nothing reads stdin.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// How to split input into events. `auto` reads files named *.ndjson or *.jsonl as
+    /// NDJSON and detects the rest from the first line.
+    #[arg(long, value_enum, default_value_t = InputFormatArg::Auto)]
+    pub format: InputFormatArg,
+
+    /// Largest accepted event, in bytes of JSON.
+    #[arg(long, value_name = "BYTES", default_value_t = segment_spec::DEFAULT_MAX_EVENT_BYTES)]
+    pub max_event_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    Auto,
+    Ndjson,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+
+    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key.
+    #[arg(long)]
+    pub sandbox: bool,
+
+    /// Write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
+
+    /// Write the sandbox's records as {"users","customers","usage"} JSON to this file
+    /// (with --sandbox only).
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub final_state: Option<PathBuf>,
+
+    /// Append events that could not be delivered to this file, one JSON object per line
+    /// with the event, the reason, and the last status and body.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    /// Write the sandbox's records after the plan as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub final_state: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// File with the event (or events) to explain.
+    #[arg(value_name = "EVENT_FILE")]
+    pub file: PathBuf,
+
+    /// Integration config to explain the event with (file or URL).
+    #[arg(long, env = "STARTDELIVER_MAPPING", value_name = "FILE_OR_URL")]
+    pub mapping: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    pub listen: SocketAddr,
+
+    /// Answer 429 above this many requests per second.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate_limit: Option<f64>,
+
+    /// Leave the Retry-After header out of 429 answers.
+    #[arg(long, requires = "rate_limit")]
+    pub no_retry_after: bool,
+
+    /// Fraction of requests, 0.0 to 1.0, answered with 500, 502 or 503.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub error_rate: f64,
+
+    /// Fraction of requests, 0.0 to 1.0, whose connection is closed without an answer.
+    #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
+    pub drop_rate: f64,
+
+    /// Delay added before every answer, such as `20ms`.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+
+    /// Seed of the random faults, so that a run can be repeated.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+
+    /// JSON file with the full fault configuration (rate limit, errors, drops, latency,
+    /// scripted answers); the flags above are ignored when it is given.
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
+}
+
+/// Parses a duration such as `250ms`, `10s`, `5m` or `4h`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number.parse().map_err(|_| {
+        format!("invalid duration {text:?}: expected a number with a unit, such as 10s")
+    })?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "invalid duration unit {other:?} in {text:?}: use ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration {text:?}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14_400)));
+    }
+
+    #[test]
+    fn durations_reject_unknown_units() {
+        assert!(parse_duration("4d").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,130 @@
+//! Input files for replay, plan and explain: opening, format choice and reading on a
+//! blocking thread.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use segment_spec::{Event, EventError, EventReader, InputFormat, ReadOptions};
+use tokio::sync::mpsc;
+
+use crate::cli::{InputArgs, InputFormatArg};
+
+/// One item read from the inputs.
+#[derive(Debug)]
+pub enum Item {
+    Event(Event),
+    /// A value that could not become an event, with the input it came from.
+    Rejected {
+        input: String,
+        error: EventError,
+    },
+}
+
+/// The inputs to read: the named files, opened up front, or stdin for none or `-`.
+#[derive(Debug)]
+pub struct Inputs {
+    sources: Vec<Source>,
+}
+
+#[derive(Debug)]
+struct Source {
+    name: String,
+    file: Option<File>,
+    options: ReadOptions,
+}
+
+impl Inputs {
+    /// Opens every named file before any is read, so that a typo in the last file name
+    /// does not surface after the first files were delivered.
+    ///
+    /// # Errors
+    ///
+    /// Names the first file that cannot be opened.
+    pub fn open(args: &InputArgs) -> Result<Self> {
+        let stdin = [PathBuf::from("-")];
+        let paths = if args.files.is_empty() {
+            &stdin[..]
+        } else {
+            &args.files[..]
+        };
+
+        let mut sources = Vec::with_capacity(paths.len());
+        for path in paths {
+            let options = ReadOptions {
+                format: format_for(args.format, path),
+                max_event_bytes: args.max_event_bytes,
+                ..ReadOptions::default()
+            };
+            let (name, file) = if is_stdin(path) {
+                ("stdin".to_owned(), None)
+            } else {
+                let file = File::open(path)
+                    .with_context(|| format!("failed to open input file {}", path.display()))?;
+                (path.display().to_string(), Some(file))
+            };
+            sources.push(Source {
+                name,
+                file,
+                options,
+            });
+        }
+        Ok(Self { sources })
+    }
+
+    /// Reads every input on a blocking thread and sends the items through a bounded
+    /// channel, so that reading stays ahead of delivery without buffering the input.
+    pub fn spawn_reader(self) -> mpsc::Receiver<Item> {
+        let (sender, receiver) = mpsc::channel(1024);
+        std::thread::spawn(move || {
+            for item in self.into_items() {
+                if sender.blocking_send(item).is_err() {
+                    // The receiver is gone: the run was interrupted.
+                    return;
+                }
+            }
+        });
+        receiver
+    }
+
+    /// Every item of every input, read lazily in order.
+    pub fn into_items(self) -> impl Iterator<Item = Item> {
+        self.sources.into_iter().flat_map(|source| {
+            let name = source.name;
+            let reader = match source.file {
+                Some(file) => EventReader::new(file, source.options),
+                None => EventReader::new(io::stdin(), source.options),
+            };
+            reader.map(move |result| match result {
+                Ok(event) => Item::Event(event),
+                Err(error) => Item::Rejected {
+                    input: name.clone(),
+                    error,
+                },
+            })
+        })
+    }
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Files named `*.ndjson` or `*.jsonl` (also with `.gz`) are NDJSON, so a broken first
+/// line cannot make the reader buffer them as one document.
+fn format_for(format: InputFormatArg, path: &Path) -> InputFormat {
+    match format {
+        InputFormatArg::Ndjson => InputFormat::Ndjson,
+        InputFormatArg::Json => InputFormat::Json,
+        InputFormatArg::Auto => {
+            let name = path.to_string_lossy().to_ascii_lowercase();
+            let name = name.strip_suffix(".gz").unwrap_or(&name);
+            if name.ends_with(".ndjson") || name.ends_with(".jsonl") {
+                InputFormat::Ndjson
+            } else {
+                InputFormat::Auto
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! `sandbox`: the Startdeliver-compatible sandbox as a standalone server.
+
+use anyhow::{Context, Result};
+use startdeliver_sandbox::{Faults, RateLimit, SandboxConfig, ServerErrors};
+
+use crate::cli::SandboxArgs;
+use crate::exit::Exit;
+use crate::target::API_KEY_ENV;
+
+/// The key a standalone sandbox accepts when `STARTDELIVER_API_KEY` is unset. It is not
+/// a secret: the sandbox holds only what clients send it.
+const DEFAULT_SANDBOX_KEY: &str = "sandbox-key";
+
+/// Runs the sandbox until Ctrl-C or SIGTERM.
+pub async fn run(args: SandboxArgs) -> Result<Exit> {
+    let faults = match &args.faults {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("failed to read faults file {}", path.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("faults file {} is invalid", path.display()))?
+        }
+        None => faults_from_flags(&args),
+    };
+    faults.validate().context("invalid fault settings")?;
+
+    let api_key = match std::env::var(API_KEY_ENV) {
+        Ok(key) if !key.trim().is_empty() => key,
+        _ => {
+            tracing::info!(
+                key = DEFAULT_SANDBOX_KEY,
+                "{API_KEY_ENV} is not set; the sandbox accepts the default key"
+            );
+            DEFAULT_SANDBOX_KEY.to_owned()
+        }
+    };
+    let mut config = SandboxConfig::new(api_key);
+    config.listen = args.listen;
+    config.faults = faults;
+
+    tracing::info!(listen = %args.listen, "sandbox starting; stop it with Ctrl-C");
+    startdeliver_sandbox::serve(config, shutdown_signal())
+        .await
+        .with_context(|| format!("the sandbox on {} failed", args.listen))?;
+    tracing::info!("sandbox stopped");
+    Ok(Exit::Success)
+}
+
+fn faults_from_flags(args: &SandboxArgs) -> Faults {
+    let rate_limit = args.rate_limit.map(|rate| {
+        let mut limit = RateLimit::per_second(rate);
+        if args.no_retry_after {
+            limit.retry_after = None;
+        }
+        limit
+    });
+    let server_errors = (args.error_rate > 0.0).then(|| ServerErrors::rate(args.error_rate));
+    Faults {
+        seed: args.seed,
+        rate_limit,
+        drop_rate: args.drop_rate,
+        server_errors,
+        latency: args.latency,
+        ..Faults::default()
+    }
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; stop with Ctrl-C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,132 @@
+//! The tally of a replay: what became of every event, printed at the end and optionally
+//! written as JSON.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+use startdeliver_sink::Settlement;
+
+/// Counts of a run. Every event read lands in exactly one of `delivered`, `skipped`,
+/// `rejected`, `dead_lettered` or `not_delivered`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub events_read: u64,
+    pub delivered: u64,
+    /// Skipped events by reason, such as `no_user_id`.
+    pub skipped: BTreeMap<String, u64>,
+    /// Input values that could not become events, by error code.
+    pub rejected: BTreeMap<String, u64>,
+    /// Events that Startdeliver refused or that outlasted the retry window, by reason.
+    pub dead_lettered: BTreeMap<String, u64>,
+    /// Events left undelivered because delivery stopped (rejected API key, interrupt).
+    pub not_delivered: u64,
+    /// HTTP requests sent to Startdeliver or the sandbox.
+    pub requests: u64,
+    pub elapsed_seconds: f64,
+    /// Records in the sandbox at the end, with `--sandbox`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sandbox_records: Option<RecordCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct RecordCounts {
+    pub users: usize,
+    pub customers: usize,
+    pub usage: usize,
+}
+
+impl Summary {
+    pub fn count_rejected(&mut self, code: &str) {
+        self.events_read += 1;
+        *self.rejected.entry(code.to_owned()).or_default() += 1;
+    }
+
+    pub fn count_settled(&mut self, settlement: &Settlement) {
+        self.events_read += 1;
+        match settlement {
+            Settlement::Delivered => self.delivered += 1,
+            Settlement::Skipped(reason) => {
+                *self.skipped.entry(reason.as_str().to_owned()).or_default() += 1;
+            }
+            Settlement::DeadLettered(rejection) => {
+                *self
+                    .dead_lettered
+                    .entry(rejection.code.clone())
+                    .or_default() += 1;
+            }
+            Settlement::NotDelivered { .. } => self.not_delivered += 1,
+        }
+    }
+
+    /// Adds the counts of settled events, gathered apart from the input rejections.
+    pub fn merge_settled(&mut self, settled: Summary) {
+        self.events_read += settled.events_read;
+        self.delivered += settled.delivered;
+        self.not_delivered += settled.not_delivered;
+        for (reason, n) in settled.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        for (reason, n) in settled.dead_lettered {
+            *self.dead_lettered.entry(reason).or_default() += n;
+        }
+    }
+
+    pub fn set_elapsed(&mut self, elapsed: Duration) {
+        self.elapsed_seconds = (elapsed.as_secs_f64() * 1000.0).round() / 1000.0;
+    }
+
+    /// Events that did not reach Startdeliver and were not meant to be skipped.
+    pub fn failed(&self) -> u64 {
+        self.rejected.values().sum::<u64>()
+            + self.dead_lettered.values().sum::<u64>()
+            + self.not_delivered
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = if self.elapsed_seconds > 0.0 {
+            self.events_read as f64 / self.elapsed_seconds
+        } else {
+            0.0
+        };
+        writeln!(
+            f,
+            "{} events read in {:.1}s ({rate:.0} events/s), {} requests sent",
+            self.events_read, self.elapsed_seconds, self.requests
+        )?;
+        writeln!(f, "  delivered      {}", self.delivered)?;
+        write_breakdown(f, "skipped", &self.skipped)?;
+        write_breakdown(f, "rejected", &self.rejected)?;
+        write_breakdown(f, "dead-lettered", &self.dead_lettered)?;
+        if self.not_delivered > 0 {
+            writeln!(f, "  not delivered  {}", self.not_delivered)?;
+        }
+        if let Some(records) = self.sandbox_records {
+            writeln!(
+                f,
+                "sandbox records: {} users, {} customers, {} usage events",
+                records.users, records.customers, records.usage
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn write_breakdown(
+    f: &mut fmt::Formatter<'_>,
+    label: &str,
+    counts: &BTreeMap<String, u64>,
+) -> fmt::Result {
+    let total: u64 = counts.values().sum();
+    if total == 0 {
+        return writeln!(f, "  {label:<14} 0");
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    writeln!(f, "  {label:<14} {total} ({})", parts.join(", "))
+}

@@ -1,0 +1,130 @@
+//! Turning settings into a connected sink: the API key from the environment, the client,
+//! the user field and the mapping, against Startdeliver or an in-process sandbox.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use startdeliver_sandbox::{Sandbox, SandboxConfig};
+use startdeliver_sink::policy::RateConfig;
+use startdeliver_sink::{ApiKey, Client, ClientConfig, SinkConfig, StartdeliverSink};
+
+use crate::cli::{DeliveryArgs, TargetArgs};
+use crate::mapping::MappingSource;
+
+/// Environment variable that holds the Startdeliver API key.
+pub const API_KEY_ENV: &str = "STARTDELIVER_API_KEY";
+
+/// The key of in-process sandboxes; it guards nothing, since they listen on loopback
+/// for one run only.
+const SANDBOX_KEY: &str = "in-process-sandbox";
+
+/// Request rate with `--sandbox` when `--rate` is not given: high enough never to be
+/// the bottleneck of a local run.
+const SANDBOX_RATE_PER_SECOND: f64 = 100_000.0;
+const DEFAULT_RATE_PER_SECOND: f64 = 5.0;
+
+/// A sink ready to deliver, with what it was built from.
+#[derive(Debug)]
+pub struct Target {
+    pub sink: Arc<StartdeliverSink>,
+    /// The key requests are sent with, for mapping reloads from a URL.
+    pub api_key: ApiKey,
+    pub mapping: Option<MappingSource>,
+    /// The in-process sandbox, when delivering to one.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// Reads the API key from the environment.
+///
+/// # Errors
+///
+/// Fails when the variable is unset or empty, saying how to set it.
+pub fn api_key_from_env() -> Result<ApiKey> {
+    let value = std::env::var(API_KEY_ENV).unwrap_or_default();
+    if value.trim().is_empty() {
+        bail!(
+            "{API_KEY_ENV} is not set: export the Startdeliver API key in this variable \
+             (it is never accepted as a flag), or pass --sandbox to try without an account"
+        );
+    }
+    ApiKey::new(value).with_context(|| format!("{API_KEY_ENV} is not a usable API key"))
+}
+
+/// The user field, which track, page and screen calls need.
+///
+/// # Errors
+///
+/// Fails when neither `--user-field` nor `STARTDELIVER_USER_FIELD` is set.
+pub fn user_field(target: &TargetArgs) -> Result<String> {
+    match target.user_field.as_deref().map(str::trim) {
+        Some(field) if !field.is_empty() => Ok(field.to_owned()),
+        _ => bail!(
+            "no user field: set --user-field (or STARTDELIVER_USER_FIELD) to the Startdeliver \
+             user field that holds the Segment userId, such as externalId"
+        ),
+    }
+}
+
+/// Connects to Startdeliver, or starts an in-process sandbox when `sandbox` is set, and
+/// builds the sink with the mapping loaded and validated.
+///
+/// # Errors
+///
+/// Fails on a missing key or user field, an invalid URL, or a mapping that cannot be
+/// loaded or is invalid.
+pub async fn connect(
+    target: &TargetArgs,
+    delivery: &DeliveryArgs,
+    sandbox: bool,
+) -> Result<Target> {
+    let user_field = user_field(target)?;
+    let (api_key, sandbox) = if sandbox {
+        let config = SandboxConfig::new(SANDBOX_KEY);
+        let sandbox = Sandbox::start(config)
+            .await
+            .context("failed to start the in-process sandbox")?;
+        (ApiKey::new(SANDBOX_KEY)?, Some(sandbox))
+    } else {
+        (api_key_from_env()?, None)
+    };
+
+    let mapping_source = target.mapping.as_deref().map(MappingSource::parse);
+    let mapping = match &mapping_source {
+        Some(source) => Some(source.load(Some(&api_key)).await?),
+        None => None,
+    };
+
+    let mut client_config = ClientConfig::new(api_key.clone());
+    client_config.base_url = match &sandbox {
+        Some(sandbox) => sandbox.base_url(),
+        None => target.api_url.clone(),
+    };
+    client_config.timeout = delivery.timeout;
+    let default_rate = if sandbox.is_some() {
+        SANDBOX_RATE_PER_SECOND
+    } else {
+        DEFAULT_RATE_PER_SECOND
+    };
+    client_config.rate = RateConfig {
+        max_per_second: delivery.rate.unwrap_or(default_rate),
+        ..RateConfig::default()
+    };
+    let client = Client::new(client_config).context("invalid Startdeliver connection settings")?;
+
+    let mut sink_config = SinkConfig::new(user_field);
+    sink_config.mapping = mapping;
+    let sink = StartdeliverSink::new(client, sink_config)?;
+    tracing::info!(
+        user_key = sink.user_key(),
+        mapping = mapping_source.as_ref().map(ToString::to_string),
+        sandbox = sandbox.is_some(),
+        "delivery settings resolved"
+    );
+
+    Ok(Target {
+        sink: Arc::new(sink),
+        api_key,
+        mapping: mapping_source,
+        sandbox,
+    })
+}
