@@ -1,7 +1,10 @@
 //! The integration config: which Startdeliver fields match users and customers, and
 //! which event values are copied onto them.
 
+mod syntax;
 mod validate;
+
+pub use syntax::MAX_CONFIG_DEPTH;
 
 use serde_json::Value;
 
@@ -74,15 +77,12 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`Error::Syntax`] when the text is neither JSON nor JSON5, and [`Error::Config`]
+    /// [`Error::Syntax`] when the text is neither JSON nor JSON5 or nests deeper than
+    /// [`MAX_CONFIG_DEPTH`], and [`Error::Config`]
     /// listing every problem with its location, such as
     /// `userMapping[2].type: unknown type "nmber", expected one of text, number, date, boolean, dropdown`.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        // serde_json first: it keeps large integers exact and is the common case.
-        let value = match serde_json::from_str::<Value>(text) {
-            Ok(value) => value,
-            Err(_) => json5::from_str::<Value>(text).map_err(syntax_error)?,
-        };
+        let value = syntax::parse(text)?;
         Self::from_value(&value)
     }
 
@@ -132,22 +132,5 @@ impl Config {
     /// keys that the typed model does not name.
     pub fn evaluate_event(&self, event: &segment_spec::Event) -> Evaluation {
         self.evaluate(event.raw())
-    }
-}
-
-fn syntax_error(err: json5::Error) -> Error {
-    let (line, column) = err
-        .position()
-        .map_or((0, 0), |p| (p.line + 1, p.column + 1));
-    let message = err.to_string();
-    // json5 appends the position to its message; it is in `line` and `column` already.
-    let message = match message.rfind(" at line ") {
-        Some(cut) => message[..cut].to_owned(),
-        None => message,
-    };
-    Error::Syntax {
-        line,
-        column,
-        message,
     }
 }

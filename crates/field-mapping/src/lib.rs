@@ -86,7 +86,7 @@ pub use coerce::{
     BOOLEAN_WORDS, CoerceOptions, Coerced, DATE_YEARS, EPOCH_AUTO_MILLISECONDS_FROM, EpochUnit,
     FieldType, OnNull, coerce,
 };
-pub use config::{Config, FieldRule, MatchRule};
+pub use config::{Config, FieldRule, MAX_CONFIG_DEPTH, MatchRule};
 pub use error::{ConfigProblem, Error};
 pub use evaluate::{Evaluation, FieldResult};
 pub use path::{Path, Segment};

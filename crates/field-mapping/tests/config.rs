@@ -154,3 +154,27 @@ fn config_is_shareable_across_threads() {
     assert_send_sync::<field_mapping::Evaluation>();
     assert_send_sync::<Error>();
 }
+
+#[test]
+fn deep_json5_nesting_is_rejected() {
+    let deep = format!("{{a: {}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+
+    let err = Config::parse(&deep).expect_err("too deep");
+
+    assert_eq!(
+        err.to_string(),
+        "integration config is not valid JSON or JSON5 at line 1, column 132: objects and arrays nest deeper than 128 levels"
+    );
+}
+
+#[test]
+fn brackets_in_strings_and_comments_do_not_count() {
+    let brackets = "[".repeat(200);
+    let text = format!(
+        "// {brackets}\n/* {brackets} */ {{startdeliverMatchingField: {{field: '{brackets}', type: 'text'}}, externalMatchingField: {{field: \"traits['{{\\\"']\"}}}}"
+    );
+
+    let config = Config::parse(&text).expect("brackets inside strings and comments are text");
+
+    assert_eq!(config.user_match().field, brackets);
+}

@@ -138,6 +138,11 @@ proptest! {
     }
 
     #[test]
+    fn config_parsing_never_panics(text in prop_oneof![".{0,64}", "[\\[\\]{}:,'\"/*a-z0-9 ]{0,300}"]) {
+        let _ = Config::parse(&text);
+    }
+
+    #[test]
     fn signed_integer_text_round_trips_exactly(n in any::<i64>()) {
         let options = CoerceOptions::default();
         prop_assert_eq!(coerce(&Value::from(n), FieldType::Text, &options), Ok(Coerced::Value(Value::String(n.to_string()))));
