@@ -366,3 +366,6 @@ fn unexpected(request: &WireRequest, err: wire::ShapeError) -> SinkError {
         detail: err.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

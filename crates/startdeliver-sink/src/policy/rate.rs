@@ -12,11 +12,15 @@ pub struct RateConfig {
     pub max_per_second: f64,
     /// Lowest rate, in requests per second, so that throttling never stops traffic.
     pub min_per_second: f64,
-    /// Factor applied to the rate on each 429 answer.
+    /// Factor applied to the rate on a 429 response.
     pub decrease_factor: f64,
-    /// Requests per second added on each successful answer.
+    /// Shortest time between two decreases. The 429s of requests that were in flight
+    /// together report one overload, and counting each would collapse the rate to the
+    /// minimum.
+    pub decrease_interval: Duration,
+    /// Requests per second added on each success response.
     pub increase_per_success: f64,
-    /// Longest pause that one `Retry-After` imposes on every request of the key.
+    /// Maximum pause that one `Retry-After` imposes on every request of the key.
     pub max_pause: Duration,
 }
 
@@ -26,6 +30,7 @@ impl Default for RateConfig {
             max_per_second: 5.0,
             min_per_second: 0.2,
             decrease_factor: 0.5,
+            decrease_interval: Duration::from_secs(1),
             increase_per_success: 0.1,
             max_pause: Duration::from_secs(60),
         }
@@ -54,7 +59,7 @@ impl RateConfig {
     }
 }
 
-/// A token bucket whose refill rate adapts to the server's answers.
+/// A token bucket whose refill rate adapts to the server's responses.
 ///
 /// The bucket holds at most one second's worth of tokens (and at least one), so a quiet
 /// period allows a short burst at the current rate and no more.
@@ -65,10 +70,11 @@ pub struct AdaptiveRate {
     tokens: f64,
     updated: Instant,
     paused_until: Option<Instant>,
+    last_decrease: Option<Instant>,
 }
 
 impl AdaptiveRate {
-    /// A full bucket at the maximum rate.
+    /// Creates a full bucket at the maximum rate.
     pub fn new(config: RateConfig, now: Instant) -> Self {
         let config = config.sanitised();
         Self {
@@ -77,10 +83,11 @@ impl AdaptiveRate {
             tokens: config.max_per_second.max(1.0),
             updated: now,
             paused_until: None,
+            last_decrease: None,
         }
     }
 
-    /// The current rate in requests per second.
+    /// Returns the current rate in requests per second.
     pub fn rate(&self) -> f64 {
         self.rate
     }
@@ -102,18 +109,25 @@ impl AdaptiveRate {
         Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
     }
 
-    /// Raises the rate by one step after a successful answer, up to the maximum.
+    /// Raises the rate by one step after a success response, up to the maximum.
     pub fn on_success(&mut self, now: Instant) {
         self.refill(now);
         self.rate = (self.rate + self.config.increase_per_success).min(self.config.max_per_second);
     }
 
-    /// Lowers the rate after a 429 answer, down to the minimum, and pauses every
-    /// request for the server's `Retry-After`, up to [`RateConfig::max_pause`].
+    /// Lowers the rate after a 429 response, down to the minimum and at most once per
+    /// [`RateConfig::decrease_interval`], and pauses every request for the server's
+    /// `Retry-After`, up to [`RateConfig::max_pause`].
     pub fn on_throttled(&mut self, now: Instant, retry_after: Option<Duration>) {
         self.refill(now);
-        self.rate = (self.rate * self.config.decrease_factor).max(self.config.min_per_second);
-        self.tokens = self.tokens.min(self.capacity());
+        let may_decrease = self.last_decrease.is_none_or(|last| {
+            now.saturating_duration_since(last) >= self.config.decrease_interval
+        });
+        if may_decrease {
+            self.rate = (self.rate * self.config.decrease_factor).max(self.config.min_per_second);
+            self.tokens = self.tokens.min(self.capacity());
+            self.last_decrease = Some(now);
+        }
 
         if let Some(wait) = retry_after {
             let until = now + wait.min(self.config.max_pause);
@@ -162,6 +176,18 @@ mod tests {
     }
 
     #[test]
+    fn throttling_decreases_once_per_interval() {
+        let now = Instant::now();
+        let mut rate = AdaptiveRate::new(RateConfig::default(), now);
+
+        rate.on_throttled(now, None);
+        rate.on_throttled(now + Duration::from_millis(500), None);
+        assert_eq!(rate.rate(), 2.5);
+        rate.on_throttled(now + Duration::from_secs(1), None);
+        assert_eq!(rate.rate(), 1.25);
+    }
+
+    #[test]
     fn retry_after_pauses_all_requests() {
         let now = Instant::now();
         let mut rate = AdaptiveRate::new(RateConfig::default(), now);
@@ -187,6 +213,7 @@ mod tests {
             min_per_second: -1.0,
             decrease_factor: 0.0,
             increase_per_success: f64::INFINITY,
+            decrease_interval: Duration::ZERO,
             max_pause: Duration::ZERO,
         };
         let mut rate = AdaptiveRate::new(config, Instant::now());

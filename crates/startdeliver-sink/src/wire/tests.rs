@@ -203,3 +203,39 @@ fn parse_found_rejects_scalar() {
         r#"expected a list of records under "result", found a number"#
     );
 }
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "[a-z]{0,6}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 32, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map("id|result|[a-z]{1,4}", inner, 0..6)
+                .prop_map(|map| Value::Object(map.into_iter().collect())),
+        ]
+    })
+}
+
+proptest::proptest! {
+    #[test]
+    fn response_parsing_never_panics(body in any_json()) {
+        let profile = WireProfile::default();
+        let _ = profile.parse_record(&body);
+        let _ = profile.parse_found(&body);
+    }
+
+    #[test]
+    fn field_key_keeps_prefixed_keys(alias in "[a-zA-Z][a-zA-Z0-9]{0,20}") {
+        let profile = WireProfile::default();
+        let key = profile.field_key(&alias);
+        proptest::prop_assert!(key.starts_with("customfield") || key == "email" || key == "name");
+        proptest::prop_assert_eq!(profile.field_key(&key), key);
+    }
+}

@@ -22,22 +22,24 @@ async fn storm_with(retry_after: Option<RetryAfterForm>) {
     let faults = Faults {
         rate_limit: Some(RateLimit {
             requests_per_second: 40.0,
-            burst: 4,
+            burst: 8,
             retry_after,
         }),
         ..Faults::default()
     };
+    // A client allowed a little more than the server takes, as after a quiet period.
     let mut run = Run::start(Setup {
         faults,
         concurrency: 6,
+        client_rate: 60.0,
         ..Setup::default()
     })
     .await;
-    let input = tracks(6, 60);
+    let input = tracks(6, 42);
 
     let settled = run.deliver(input.clone()).await;
 
-    assert_all_delivered(&settled, 60);
+    assert_all_delivered(&settled, 42);
     assert_exactly_once_in_order(&run.sandbox, &input);
     let throttled = run
         .sandbox
@@ -108,14 +110,18 @@ async fn dropped_connections_are_retried() {
 
 #[tokio::test]
 async fn slow_answers_past_timeout_do_not_duplicate() {
-    // Each slow request takes effect, but its response comes after the client gave up.
-    let slow = || ScriptedAction::HandleSlowly(Duration::from_millis(600));
+    // A slow-to-respond request takes effect, but its response comes after the client
+    // gave up. A slow-to-start request is dropped unhandled when the client gives up.
+    let respond_late = || ScriptedAction::HandleSlowly(Duration::from_millis(600));
+    let start_late = || ScriptedAction::WaitThenHandle(Duration::from_millis(600));
     let faults = Faults {
         script: vec![
-            ScriptedFault::request("POST", "/user", slow()),
-            ScriptedFault::request("POST", "/usage", slow()),
+            ScriptedFault::request("POST", "/user", respond_late()),
+            ScriptedFault::request("POST", "/usage", respond_late()),
             ScriptedFault::request("POST", "/usage", ScriptedAction::Handle),
-            ScriptedFault::request("POST", "/usage", slow()),
+            ScriptedFault::request("POST", "/usage", respond_late()),
+            ScriptedFault::request("POST", "/user", start_late()),
+            ScriptedFault::request("POST", "/usage", start_late()),
         ],
         ..Faults::default()
     };
@@ -219,4 +225,69 @@ async fn long_query_is_sent_as_post_override() {
     assert_eq!(log[0].method, "POST");
     assert_eq!(log[0].method_override.as_deref(), Some("GET"));
     assert_eq!(run.sandbox.snapshot().users.len(), 1);
+}
+
+#[tokio::test]
+async fn stale_cached_user_is_looked_up_again() {
+    let mut setup = Setup::with_documented_mapping();
+    setup.faults.script = vec![ScriptedFault::request(
+        "PATCH",
+        "/user",
+        ScriptedAction::status(404),
+    )];
+    let mut run = Run::start(setup).await;
+    let input = events(
+        r#"{"type":"identify","userId":"u1","messageId":"i1","traits":{"trait1":12}}
+{"type":"identify","userId":"u1","messageId":"i2","traits":{"trait1":13}}"#,
+    );
+
+    let settled = run.deliver(input).await;
+
+    assert_eq!(settled["i2"], Settlement::Delivered);
+    let requests: Vec<_> = run
+        .sandbox
+        .request_log()
+        .iter()
+        .map(|r| format!("{} {} {:?}", r.method, r.path, r.status))
+        .collect();
+    assert_eq!(
+        requests,
+        [
+            "GET /user Some(200)",
+            "POST /user Some(200)",
+            "PATCH /user/1 Some(404)",
+            "GET /user Some(200)",
+            "PATCH /user/1 Some(200)",
+        ]
+    );
+    assert_eq!(run.sandbox.snapshot().users[0]["customfieldNumber"], 13);
+}
+
+#[tokio::test]
+async fn usage_not_found_looks_user_up_again() {
+    let faults = Faults {
+        script: vec![
+            ScriptedFault::request("POST", "/usage", ScriptedAction::Handle),
+            ScriptedFault::request("POST", "/usage", ScriptedAction::status(404)),
+        ],
+        ..Faults::default()
+    };
+    let mut run = Run::start(Setup {
+        faults,
+        ..Setup::default()
+    })
+    .await;
+    let input = tracks(1, 2);
+
+    let settled = run.deliver(input.clone()).await;
+
+    assert_all_delivered(&settled, 2);
+    assert_exactly_once_in_order(&run.sandbox, &input);
+    let finds = run
+        .sandbox
+        .request_log()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == "/user")
+        .count();
+    assert_eq!(finds, 2);
 }

@@ -22,6 +22,8 @@ pub struct Setup {
     pub mapping: Option<String>,
     pub timeout: Duration,
     pub concurrency: usize,
+    /// The client's maximum request rate, per second.
+    pub client_rate: f64,
 }
 
 impl Default for Setup {
@@ -33,6 +35,8 @@ impl Default for Setup {
             mapping: None,
             timeout: Duration::from_secs(5),
             concurrency: 4,
+            // Fast enough that the sandbox's own limit, not the client's, throttles.
+            client_rate: 200.0,
         }
     }
 }
@@ -62,9 +66,8 @@ impl Run {
         let mut client = ClientConfig::new(ApiKey::new(setup.api_key).expect("valid key"));
         client.base_url = sandbox.base_url();
         client.timeout = setup.timeout;
-        // Fast enough that the sandbox's own limit, not the client's, throttles.
         client.rate = RateConfig {
-            max_per_second: 200.0,
+            max_per_second: setup.client_rate,
             ..RateConfig::default()
         };
         let mut sink_config = SinkConfig::new(setup.user_field);
