@@ -1,6 +1,7 @@
 //! Integration tests: the real client and driver against the sandbox on loopback.
 
 mod sandbox {
+    pub mod bounds;
     pub mod faults;
     pub mod fixtures;
     pub mod flows;

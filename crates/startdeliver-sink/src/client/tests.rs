@@ -110,3 +110,53 @@ fn non_http_base_url_is_invalid() {
         r#"invalid sink settings: invalid API URL "ftp://example.com/": expected an http or https URL"#
     );
 }
+
+/// Accepts one connection only and answers `count` requests on it, so that a client
+/// that opened a second connection would wait for it until its timeout.
+async fn serve_on_one_connection(listener: TcpListener, count: usize) {
+    let (mut stream, _) = listener.accept().await.expect("client connects");
+    let body = br#"{"result":[]}"#;
+    let mut pending = Vec::new();
+    let mut buffer = [0u8; 1024];
+
+    for _ in 0..count {
+        let end = loop {
+            if let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+            let read = stream.read(&mut buffer).await.expect("request reads");
+            assert!(read > 0, "the client closed the connection");
+            pending.extend_from_slice(&buffer[..read]);
+        };
+        pending.drain(..end);
+
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .await
+            .expect("head writes");
+        stream.write_all(body).await.expect("body writes");
+    }
+}
+
+#[tokio::test]
+async fn sequential_requests_reuse_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback binds");
+    let addr = listener.local_addr().expect("bound address");
+    let mut config = ClientConfig::new(ApiKey::new(SECRET).expect("valid key"));
+    config.base_url = format!("http://{addr}/");
+    config.timeout = Duration::from_secs(5);
+    let client = Client::new(config).expect("valid client");
+    let server = tokio::spawn(serve_on_one_connection(listener, 3));
+
+    for user in ["a", "b", "c"] {
+        let found = client.find(Entity::User, "email", &json!(user)).await;
+        assert_eq!(found.expect("find succeeds"), None);
+    }
+    server.await.expect("server task");
+}
