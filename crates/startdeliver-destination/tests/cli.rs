@@ -1,0 +1,372 @@
+//! The runner's commands as a user runs them: the real binary, real files, and sandboxes
+//! on loopback, with each documented exit status and error path.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+const BINARY: &str = "startdeliver-destination";
+
+fn fixture(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(relative)
+}
+
+/// The binary with no Startdeliver settings inherited from the environment.
+fn command() -> Command {
+    let mut command = Command::cargo_bin(BINARY).expect("binary is built");
+    for name in [
+        "STARTDELIVER_API_KEY",
+        "STARTDELIVER_USER_FIELD",
+        "STARTDELIVER_API_URL",
+        "STARTDELIVER_MAPPING",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).expect("file was written"))
+        .expect("file is JSON")
+}
+
+#[test]
+fn replay_sandbox_delivers_real_sdk_batches() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.json");
+    let state = dir.path().join("state.json");
+
+    command()
+        .args([
+            "replay",
+            "--sandbox",
+            "--user-field",
+            "matchingId",
+            "--mapping",
+        ])
+        .arg(fixture("mappings/demo.json5"))
+        .arg(fixture("events/ok/analytics-node-3.1.0.batch.json"))
+        .arg(fixture("events/ok/analytics-python-2.4.0.batch.json"))
+        .arg("--summary-json")
+        .arg(&summary)
+        .arg("--final-state")
+        .arg(&state)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("delivered"));
+
+    let summary = read_json(&summary);
+    assert_eq!(summary["events_read"], 28);
+    assert_eq!(summary["rejected"], serde_json::json!({}));
+    assert_eq!(summary["dead_lettered"], serde_json::json!({}));
+    assert_eq!(summary["skipped"]["unsupported_type"], 1);
+    let state = read_json(&state);
+    assert!(state["users"].as_array().expect("users").len() >= 4);
+    assert!(!state["usage"].as_array().expect("usage").is_empty());
+}
+
+#[test]
+fn replay_with_documented_mapping_reports_text_customer_ids() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dead_letters = dir.path().join("dead.ndjson");
+
+    command()
+        .args([
+            "replay",
+            "--sandbox",
+            "--user-field",
+            "matchingId",
+            "--mapping",
+        ])
+        .arg(fixture("mappings/documented-example.json5"))
+        .arg(fixture("events/ok/analytics-node-3.1.0.batch.json"))
+        .arg("--dead-letter")
+        .arg(&dead_letters)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("invalid_match_value"));
+
+    let text = std::fs::read_to_string(&dead_letters).expect("dead letters written");
+    let first: Value = serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["reason"], "invalid_match_value");
+    assert!(
+        first["message"]
+            .as_str()
+            .expect("message")
+            .contains("cmp_501")
+    );
+    assert!(first["event"]["messageId"].is_string());
+}
+
+#[test]
+fn replay_reports_malformed_line_and_delivers_the_rest() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.json");
+
+    command()
+        .args(["replay", "--sandbox", "--user-field", "matchingId"])
+        .arg(fixture("events/bad/malformed-line-in-middle.ndjson"))
+        .arg("--summary-json")
+        .arg(&summary)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("line 2"));
+
+    let summary = read_json(&summary);
+    assert_eq!(summary["delivered"], 2);
+    assert_eq!(summary["rejected"]["invalid_json"], 1);
+}
+
+#[test]
+fn replay_reads_stdin() {
+    command()
+        .args(["replay", "--sandbox", "--user-field", "matchingId", "-"])
+        .write_stdin("{\"type\":\"track\",\"userId\":\"u1\",\"event\":\"E\"}\n")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("delivered      1"));
+}
+
+#[test]
+fn replay_without_key_says_how_to_set_it() {
+    command()
+        .args(["replay", "--user-field", "matchingId"])
+        .arg(fixture("events/ok/track.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("STARTDELIVER_API_KEY is not set"))
+        .stderr(predicate::str::contains("--sandbox"));
+}
+
+#[test]
+fn replay_without_user_field_is_a_usage_error() {
+    command()
+        .args(["replay", "--sandbox"])
+        .arg(fixture("events/ok/track.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--user-field"));
+}
+
+#[test]
+fn replay_with_unreadable_file_names_it() {
+    command()
+        .args(["replay", "--sandbox", "--user-field", "matchingId"])
+        .arg(fixture("events/ok/track.json"))
+        .arg("no-such-file.ndjson")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no-such-file.ndjson"));
+}
+
+#[test]
+fn replay_with_invalid_mapping_lists_every_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mapping = dir.path().join("mapping.json");
+    std::fs::write(
+        &mapping,
+        r#"{"startdeliverMatchingField": {"field": "customfieldMatchingId", "type": "txt"},
+            "externalMatchingField": {"field": "traits..id"},
+            "userMapping": [{"field": "email", "externalField": "traits.email", "type": "nmber"}]}"#,
+    )
+    .expect("write mapping");
+
+    command()
+        .args([
+            "replay",
+            "--sandbox",
+            "--user-field",
+            "matchingId",
+            "--mapping",
+        ])
+        .arg(&mapping)
+        .arg(fixture("events/ok/track.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("startdeliverMatchingField.type"))
+        .stderr(predicate::str::contains("externalMatchingField.field"))
+        .stderr(predicate::str::contains("userMapping[0].type"));
+}
+
+#[test]
+fn explain_shows_path_raw_and_value_per_field() {
+    let output = command()
+        .arg("explain")
+        .arg(fixture("events/ok/analytics-python-2.4.0.batch.json"))
+        .arg("--mapping")
+        .arg(fixture("mappings/documented-example.json5"))
+        .output()
+        .expect("explain runs");
+
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    let first: Value = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .next()
+        .expect("one report")
+        .expect("JSON");
+    assert_eq!(first["type"], "identify");
+    assert_eq!(first["user"]["match"]["path"], "userId");
+    assert_eq!(first["user"]["match"]["value"], "usr_2001");
+    assert_eq!(first["customer"]["match"]["raw"], 902);
+    assert!(
+        first["user"]["fields"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    );
+}
+
+#[test]
+fn explain_without_mapping_is_a_usage_error() {
+    command()
+        .arg("explain")
+        .arg(fixture("events/ok/identify.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--mapping"));
+}
+
+#[test]
+fn check_without_key_validates_settings() {
+    command()
+        .args(["check", "--user-field", "matchingId", "--mapping"])
+        .arg(fixture("mappings/documented-example.json5"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok      mapping"))
+        .stdout(predicate::str::contains("skipped API key check"));
+}
+
+#[test]
+fn check_reports_bad_url_and_missing_user_field_together() {
+    command()
+        .args(["check", "--api-url", "ftp://example.invalid/"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("invalid API URL"))
+        .stdout(predicate::str::contains("no user field"));
+}
+
+/// A standalone `sandbox` process on a free loopback port, stopped on drop.
+struct SandboxProcess {
+    child: Child,
+    url: String,
+}
+
+impl SandboxProcess {
+    fn start(key: &str) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin(BINARY))
+            .args(["sandbox", "--listen", &format!("127.0.0.1:{port}")])
+            .env("STARTDELIVER_API_KEY", key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sandbox starts");
+
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sandbox did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn check_with_key_calls_me_on_standalone_sandbox() {
+    let sandbox = SandboxProcess::start("cli-test-key");
+
+    command()
+        .args([
+            "check",
+            "--user-field",
+            "matchingId",
+            "--api-url",
+            &sandbox.url,
+        ])
+        .env("STARTDELIVER_API_KEY", "cli-test-key")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("API key accepted"));
+
+    command()
+        .args([
+            "check",
+            "--user-field",
+            "matchingId",
+            "--api-url",
+            &sandbox.url,
+        ])
+        .env("STARTDELIVER_API_KEY", "wrong-key")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("failed"));
+}
+
+#[test]
+fn replay_to_standalone_sandbox_with_key_from_env() {
+    let sandbox = SandboxProcess::start("cli-test-key");
+    let secret_marker = "cli-test-key";
+
+    let output = command()
+        .args([
+            "replay",
+            "--user-field",
+            "matchingId",
+            "--api-url",
+            &sandbox.url,
+        ])
+        .args(["--log-format", "json"])
+        .env("STARTDELIVER_API_KEY", secret_marker)
+        .env("RUST_LOG", "debug")
+        .arg(fixture("events/ok/array.json"))
+        .output()
+        .expect("replay runs");
+
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stdout.contains("delivered      2"), "{stdout}");
+    assert!(!stdout.contains(secret_marker), "the key leaked to stdout");
+    assert!(
+        !stderr.contains(secret_marker),
+        "the key leaked to the logs"
+    );
+}
+
+#[test]
+fn help_lists_exit_codes() {
+    command()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Exit codes"));
+}
