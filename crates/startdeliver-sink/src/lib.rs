@@ -13,6 +13,15 @@
 //! - [`Driver`] delivers many events: per-user order, bounded concurrency, and retries
 //!   under the [`policy`] until each event is delivered, skipped or dead-lettered.
 //!
+//! The delivery policy: retry 408, 423, 429, 5xx except 501 and 505, timeouts and
+//! connection errors. Dead-letter other 4xx with the status and body, and stop on 401 and
+//! 403. These defaults are configurable: wait 1 s to 60 s between attempts (exponential
+//! with full jitter, or the server's `Retry-After`) for up to 4 hours; send at most 5
+//! requests per second per key, halving the rate on a 429 (at most once a second) and
+//! adding 0.1 per success, with a floor of 0.2; time out a request after 10 s; reuse a
+//! match value's record id for 10 minutes; skip a `messageId` delivered in the last 24
+//! hours.
+//!
 //! Choices where the API is silent:
 //!
 //! - Usage events are written once per `messageId`: when a usage create gets no answer

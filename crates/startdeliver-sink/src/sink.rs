@@ -53,9 +53,9 @@ pub enum Delivery {
 
 /// The Startdeliver destination for one API key.
 ///
-/// It implements [`Destination`]; [`StartdeliverSink::deliver_event`] gives the same
-/// result with the typed error. The sink itself sends each event once: retries, ordering
-/// and concurrency belong to the caller, such as [`crate::Driver`].
+/// It implements [`Destination`], and [`StartdeliverSink::deliver_event`] gives the same
+/// result with the typed error. Each call is one delivery attempt. Retries after a
+/// failure, ordering and concurrency belong to the caller, such as [`crate::Driver`].
 #[derive(Debug)]
 pub struct StartdeliverSink {
     client: Client,
@@ -63,7 +63,7 @@ pub struct StartdeliverSink {
     mapping: RwLock<Option<Arc<field_mapping::Config>>>,
     records: Records,
     delivered: RecentIds,
-    /// `messageId`s whose usage create was sent but got no answer.
+    /// `messageId`s whose usage create was sent but got no response.
     uncertain_usage: Mutex<HashSet<String>>,
 }
 
