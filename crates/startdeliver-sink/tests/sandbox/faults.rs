@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use startdeliver_sandbox::{
-    Faults, RateLimit, RetryAfterForm, ScriptedAction, ScriptedFault, ServerErrors,
+    Faults, RateLimit, RetryAfter, RetryAfterForm, ScriptedAction, ScriptedFault, ServerErrors,
 };
 use startdeliver_sink::Settlement;
 
@@ -19,12 +19,19 @@ fn assert_all_delivered(settled: &std::collections::BTreeMap<String, Settlement>
 }
 
 async fn storm_with(retry_after: Option<RetryAfterForm>) {
+    // The storm opens with scripted 429s, so that it throttles however slow the machine
+    // is, and goes on with a rate limit below the client's own.
+    let throttled = ScriptedAction::Respond {
+        status: 429,
+        retry_after: retry_after.map(|form| RetryAfter { seconds: 1, form }),
+    };
     let faults = Faults {
         rate_limit: Some(RateLimit {
             requests_per_second: 40.0,
             burst: 8,
             retry_after,
         }),
+        script: vec![ScriptedFault::any(throttled); 6],
         ..Faults::default()
     };
     // A client allowed a little more than the server takes, as after a quiet period.
@@ -41,13 +48,13 @@ async fn storm_with(retry_after: Option<RetryAfterForm>) {
 
     assert_all_delivered(&settled, 42);
     assert_exactly_once_in_order(&run.sandbox, &input);
-    let throttled = run
+    let throttled_count = run
         .sandbox
         .request_log()
         .iter()
         .filter(|r| r.status == Some(429))
         .count();
-    assert!(throttled > 0, "the storm never throttled");
+    assert!(throttled_count >= 6, "{throttled_count} requests throttled");
 }
 
 #[tokio::test]
@@ -112,8 +119,8 @@ async fn dropped_connections_are_retried() {
 async fn slow_answers_past_timeout_do_not_duplicate() {
     // A slow-to-respond request takes effect, but its response comes after the client
     // gave up. A slow-to-start request is dropped unhandled when the client gives up.
-    let respond_late = || ScriptedAction::HandleSlowly(Duration::from_millis(600));
-    let start_late = || ScriptedAction::WaitThenHandle(Duration::from_millis(600));
+    let respond_late = || ScriptedAction::HandleSlowly(Duration::from_millis(2_500));
+    let start_late = || ScriptedAction::WaitThenHandle(Duration::from_millis(2_500));
     let faults = Faults {
         script: vec![
             ScriptedFault::request("POST", "/user", respond_late()),
@@ -127,7 +134,7 @@ async fn slow_answers_past_timeout_do_not_duplicate() {
     };
     let mut run = Run::start(Setup {
         faults,
-        timeout: Duration::from_millis(300),
+        timeout: Duration::from_secs(1),
         concurrency: 1,
         ..Setup::default()
     })
