@@ -20,12 +20,11 @@ pub async fn run(args: ExplainArgs) -> Result<Exit> {
         format: InputFormatArg::Auto,
         max_event_bytes: segment_spec::DEFAULT_MAX_EVENT_BYTES,
     })?;
-    let source = MappingSource::parse(&args.mapping);
-    let api_key = match source {
-        MappingSource::Url(_) => Some(target::api_key_from_env()?),
-        MappingSource::File(_) => None,
-    };
-    let config = source.load(api_key.as_ref()).await?;
+    // A mapping URL gets the API key when one is set, as in every other command.
+    let api_key = target::api_key_from_env().ok();
+    let config = MappingSource::parse(&args.mapping)
+        .load(api_key.as_ref())
+        .await?;
 
     let mut stdout = std::io::stdout().lock();
     let mut failed = false;

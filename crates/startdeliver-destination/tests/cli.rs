@@ -370,3 +370,147 @@ fn help_lists_exit_codes() {
         .success()
         .stdout(predicate::str::contains("Exit codes"));
 }
+
+/// Serves one HTTP response with `body` on a loopback port, and returns the port and a
+/// handle that yields the request's raw head.
+fn serve_once(body: &'static str) -> (u16, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().expect("local addr").port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().expect("one connection");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read request");
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let mut stream = stream;
+        write!(
+            stream,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write response");
+        head
+    });
+    (port, handle)
+}
+
+#[test]
+fn mapping_url_is_fetched_with_the_key() {
+    let mapping = r#"{startdeliverMatchingField: {field: 'customfieldMatchingId', type: 'text'},
+        externalMatchingField: {field: 'userId'}}"#;
+    let (port, server) = serve_once(mapping);
+
+    command()
+        .arg("explain")
+        .arg(fixture("events/ok/identify.json"))
+        .args([
+            "--mapping",
+            &format!("http://127.0.0.1:{port}/mapping.json5"),
+        ])
+        .env("STARTDELIVER_API_KEY", "url-test-key")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"usr_1\""));
+
+    let head = server.join().expect("server thread");
+    assert!(head.starts_with("GET /mapping.json5 "), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("authorization: url-test-key"),
+        "{head}"
+    );
+}
+
+#[test]
+fn replay_reloads_a_changed_mapping_file() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mapping = dir.path().join("mapping.json5");
+    let state = dir.path().join("state.json");
+    let write_mapping = |name_path: &str| {
+        let text = format!(
+            "{{startdeliverMatchingField: {{field: 'customfieldMatchingId', type: 'text'}},
+              externalMatchingField: {{field: 'userId'}},
+              userMapping: [{{field: 'name', externalField: '{name_path}', type: 'text'}}]}}"
+        );
+        std::fs::write(&mapping, text).expect("write mapping");
+    };
+    write_mapping("traits.first");
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin(BINARY))
+        .args([
+            "replay",
+            "--sandbox",
+            "--user-field",
+            "matchingId",
+            "-",
+            "--mapping",
+        ])
+        .arg(&mapping)
+        .arg("--final-state")
+        .arg(&state)
+        .env_remove("STARTDELIVER_API_KEY")
+        .env_remove("STARTDELIVER_MAPPING")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("replay starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let identify = |user: &str| {
+        format!(
+            "{{\"type\":\"identify\",\"userId\":\"{user}\",\"messageId\":\"{user}\",\
+             \"timestamp\":\"2024-03-01T09:00:00Z\",\"traits\":{{\"first\":\"Old\",\"second\":\"New\"}}}}\n"
+        )
+    };
+
+    stdin
+        .write_all(identify("u1").as_bytes())
+        .expect("write event");
+    stdin.flush().expect("flush");
+    // The first event reaches the in-process sandbox within milliseconds.
+    std::thread::sleep(Duration::from_secs(1));
+    write_mapping("traits.second");
+    // Read stderr on a thread, so that a replay that never reloads fails the test after a
+    // minute instead of hanging it.
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (reloaded, reload_seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains("reloaded the mapping") {
+                let _ = reloaded.send(());
+            }
+        }
+    });
+    if reload_seen.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("replay did not log a mapping reload within 60 s");
+    }
+    stdin
+        .write_all(identify("u2").as_bytes())
+        .expect("write event");
+    drop(stdin);
+
+    assert!(child.wait().expect("replay ends").success());
+    let users = read_json(&state)["users"]
+        .as_array()
+        .cloned()
+        .expect("users");
+    let name_of = |user: &str| {
+        users
+            .iter()
+            .find(|u| u["customfieldMatchingId"] == user)
+            .map(|u| u["name"].clone())
+    };
+    assert_eq!(name_of("u1"), Some(Value::from("Old")));
+    assert_eq!(name_of("u2"), Some(Value::from("New")));
+}
