@@ -74,12 +74,14 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 }
 
 /// The set of ids seen within a time window, such as `messageId`s delivered in the last
-/// 24 hours.
+/// 24 hours, keeping at most `capacity` of the newest.
 ///
-/// Memory grows with the number of ids in the window: roughly 100 bytes per id.
+/// Memory grows with the number of ids kept, by an estimated 200 bytes per id of 36
+/// characters, so the capacity bounds it.
 #[derive(Debug)]
 pub struct RecentIds {
     window: Duration,
+    capacity: usize,
     state: Mutex<RecentState>,
 }
 
@@ -90,10 +92,11 @@ struct RecentState {
 }
 
 impl RecentIds {
-    /// An empty set that remembers ids for `window`.
-    pub fn new(window: Duration) -> Self {
+    /// Creates an empty set that remembers up to `capacity` ids for `window` each.
+    pub fn new(window: Duration, capacity: usize) -> Self {
         Self {
             window,
+            capacity: capacity.max(1),
             state: Mutex::new(RecentState::default()),
         }
     }
@@ -113,6 +116,7 @@ impl RecentIds {
         Self::expire(&mut state, now, self.window);
         state.seen.insert(id.to_owned(), now);
         state.order.push_back((now, id.to_owned()));
+        Self::evict_oldest(&mut state, self.capacity);
     }
 
     fn expire(state: &mut RecentState, now: Instant, window: Duration) {
@@ -120,14 +124,28 @@ impl RecentIds {
             if now.saturating_duration_since(*at) < window {
                 break;
             }
-            let Some((at, id)) = state.order.pop_front() else {
-                break;
-            };
-            // A later insert of the same id keeps it alive.
-            if state.seen.get(&id) == Some(&at) {
-                state.seen.remove(&id);
+            Self::pop_oldest(state);
+        }
+    }
+
+    fn evict_oldest(state: &mut RecentState, capacity: usize) {
+        while state.seen.len() > capacity {
+            if !Self::pop_oldest(state) {
+                return;
             }
         }
+    }
+
+    /// Drops the oldest insert, and returns `false` when there was none.
+    fn pop_oldest(state: &mut RecentState) -> bool {
+        let Some((at, id)) = state.order.pop_front() else {
+            return false;
+        };
+        // A later insert of the same id keeps it alive.
+        if state.seen.get(&id) == Some(&at) {
+            state.seen.remove(&id);
+        }
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, RecentState> {
@@ -163,7 +181,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn recent_ids_forget_after_window() {
-        let recent = RecentIds::new(24 * 60 * MINUTE);
+        let recent = RecentIds::new(24 * 60 * MINUTE, 100);
         recent.insert("m1");
 
         tokio::time::advance(23 * 60 * MINUTE).await;
@@ -176,8 +194,19 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn oldest_ids_leave_at_capacity() {
+        let recent = RecentIds::new(10 * MINUTE, 2);
+        recent.insert("m1");
+        recent.insert("m2");
+        recent.insert("m3");
+        assert!(!recent.contains("m1"));
+        assert!(recent.contains("m2"));
+        assert!(recent.contains("m3"));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn reinserted_id_stays_remembered() {
-        let recent = RecentIds::new(10 * MINUTE);
+        let recent = RecentIds::new(10 * MINUTE, 100);
         recent.insert("m1");
         tokio::time::advance(5 * MINUTE).await;
         recent.insert("m1");

@@ -29,17 +29,21 @@ pub struct SinkConfig {
     pub cache_ttl: Duration,
     /// How long a delivered `messageId` is remembered, so that a repeat is skipped.
     pub dedup_window: Duration,
+    /// Most `messageId`s remembered for the duplicate check; the oldest are forgotten
+    /// first. A runner with a durable record of delivered ids can check beyond it.
+    pub dedup_capacity: usize,
 }
 
 impl SinkConfig {
-    /// Settings with the given user field, no mapping, a 10-minute cache and a 24-hour
-    /// duplicate window.
+    /// Creates settings with the given user field, no mapping, a 10-minute cache, and a
+    /// 24-hour duplicate window of at most a million `messageId`s.
     pub fn new(user_field: impl Into<String>) -> Self {
         Self {
             user_field: user_field.into(),
             mapping: None,
             cache_ttl: Duration::from_secs(10 * 60),
             dedup_window: Duration::from_secs(24 * 60 * 60),
+            dedup_capacity: 1_000_000,
         }
     }
 }
@@ -89,7 +93,7 @@ impl StartdeliverSink {
             client,
             user_key,
             mapping: RwLock::new(config.mapping.map(Arc::new)),
-            delivered: RecentIds::new(config.dedup_window),
+            delivered: RecentIds::new(config.dedup_window, config.dedup_capacity),
             uncertain_usage: Mutex::new(HashSet::new()),
         })
     }
