@@ -58,7 +58,7 @@ pub fn run(root: &Path) -> Result<()> {
         .status()
         .with_context(|| format!("failed to start {cargo}"))?;
     if !status.success() {
-        bail!("replay failed with {status}; its output above says why");
+        bail!("replay failed with {status}; see its output above for the cause");
     }
 
     let state = read_json(&final_state)?;

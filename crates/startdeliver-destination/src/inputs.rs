@@ -88,7 +88,7 @@ impl Inputs {
         receiver
     }
 
-    /// Every item of every input, read lazily in order.
+    /// Returns every item of every input, read lazily in order.
     pub fn into_items(self) -> impl Iterator<Item = Item> {
         self.sources.into_iter().flat_map(|source| {
             let name = source.name;

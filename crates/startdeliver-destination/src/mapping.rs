@@ -13,7 +13,7 @@ const FILE_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// How long a mapping fetched from a URL is used before it is fetched again.
 const URL_CACHE_TTL: Duration = Duration::from_secs(10 * 60);
 
-/// Where the integration config comes from.
+/// Source of the integration config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MappingSource {
     File(PathBuf),
@@ -118,7 +118,7 @@ async fn fetch(url: &str, api_key: Option<&ApiKey>) -> Result<String> {
         .with_context(|| format!("failed to fetch mapping from {url}"))?;
     let status = response.status();
     if !status.is_success() {
-        bail!("failed to fetch mapping from {url}: the server answered {status}");
+        bail!("failed to fetch mapping from {url}: the server returned {status}");
     }
     response
         .text()

@@ -50,7 +50,7 @@ pub fn api_key_from_env() -> Result<ApiKey> {
     ApiKey::new(value).with_context(|| format!("{API_KEY_ENV} is not a usable API key"))
 }
 
-/// The user field, which track, page and screen calls need.
+/// Returns the user field, which track, page and screen calls need.
 ///
 /// # Errors
 ///
