@@ -215,12 +215,24 @@ fn outcome_of(event: &Event, result: Result<Delivery, SinkError>) -> Outcome {
             tracing::debug!(message_id, reason = %reason, "skipped");
             Outcome::Skipped { reason }
         }
-        Err(err) if err.is_retryable() => Outcome::RetryLater {
-            after: err.retry_after(),
-            reason: err.to_string(),
-        },
-        Err(err) => Outcome::Rejected {
-            reason: Rejection::new(err.code(), err.to_string()),
-        },
+        Err(err) => {
+            tracing::debug!(
+                message_id,
+                status = err.status(),
+                code = %err.code(),
+                retryable = err.is_retryable(),
+                error = %err,
+                "delivery attempt failed"
+            );
+            if err.is_retryable() {
+                return Outcome::RetryLater {
+                    after: err.retry_after(),
+                    reason: err.to_string(),
+                };
+            }
+            Outcome::Rejected {
+                reason: Rejection::new(err.code(), err.to_string()),
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@ mod sandbox {
     pub mod faults;
     pub mod fixtures;
     pub mod flows;
+    pub mod logs;
     pub mod skips;
     pub mod support;
 }
