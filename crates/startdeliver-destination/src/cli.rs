@@ -49,9 +49,15 @@ pub enum Command {
     Check(CheckArgs),
     /// Run the Startdeliver-compatible sandbox server.
     Sandbox(SandboxArgs),
+    /// Accept events over HTTP (Segment tracking API and webhook), store them in the
+    /// spool, and deliver them.
+    Serve(ServeArgs),
+    /// List or retry the dead letters in the spool.
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
 }
 
-/// Where events go and how they are matched.
+/// Destination and matching settings.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// Startdeliver user field that holds the Segment userId, for track, page and screen
@@ -71,11 +77,11 @@ pub struct TargetArgs {
     pub mapping: Option<String>,
 }
 
-/// How hard and how long delivery tries.
+/// Delivery rate, concurrency and retry settings.
 #[derive(Debug, Clone, Args)]
 pub struct DeliveryArgs {
     /// Highest request rate to Startdeliver, in requests per second [default: 5, or no
-    /// limit with --sandbox]. The rate drops on 429 answers and climbs back on success.
+    /// limit with --sandbox]. The rate drops on 429 responses and climbs back on success.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
 
@@ -92,7 +98,7 @@ pub struct DeliveryArgs {
     pub retry_window: Duration,
 }
 
-/// How input files are read.
+/// Input files and how they are split into events.
 #[derive(Debug, Clone, Args)]
 pub struct InputArgs {
     /// Event files: JSON, NDJSON, or either gzip-compressed. `-` or nothing reads stdin.
@@ -182,11 +188,11 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
     pub listen: SocketAddr,
 
-    /// Answer 429 above this many requests per second.
+    /// Respond with 429 above this many requests per second.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate_limit: Option<f64>,
 
-    /// Leave the Retry-After header out of 429 answers.
+    /// Leave the Retry-After header out of 429 responses.
     #[arg(long, requires = "rate_limit")]
     pub no_retry_after: bool,
 
@@ -210,6 +216,76 @@ pub struct SandboxArgs {
     /// scripted answers); the flags above are ignored when it is given.
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory of the spool database; created when missing. Events pending there from
+    /// an earlier run are delivered first.
+    #[arg(long, env = "STARTDELIVER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Segment write key that requests must carry (repeatable). At least one is needed.
+    #[arg(
+        long = "write-key",
+        env = "SEGMENT_WRITE_KEYS",
+        value_name = "KEY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub write_keys: Vec<String>,
+
+    /// Shared secret of the webhook: when set, /webhook requests must carry a matching
+    /// X-Signature (hex HMAC-SHA1).
+    #[arg(
+        long,
+        env = "SEGMENT_WEBHOOK_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub webhook_secret: Option<String>,
+
+    /// Events waiting for delivery above which requests are answered 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub max_pending: u64,
+
+    /// Time given on shutdown to requests in flight and to delivery, such as `10s`;
+    /// events still pending then stay in the spool for the next start.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub drain_timeout: Duration,
+
+    #[command(flatten)]
+    pub target: TargetArgs,
+
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
+
+    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeadLettersCommand {
+    /// Print the dead letters as JSON lines, oldest first.
+    List(DeadLettersArgs),
+    /// Move dead letters back to the pending events; a running `serve` delivers them.
+    Retry(DeadLettersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DeadLettersArgs {
+    /// Directory of the spool database.
+    #[arg(long, env = "STARTDELIVER_DATA_DIR", value_name = "DIR")]
+    pub data_dir: PathBuf,
+
+    /// Only dead letters with this reason, such as `http_400` or `retry_window_exceeded`.
+    #[arg(long, value_name = "REASON")]
+    pub reason: Option<String>,
 }
 
 /// Parses a duration such as `250ms`, `10s`, `5m` or `4h`; a bare number is seconds.

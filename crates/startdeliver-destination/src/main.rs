@@ -5,6 +5,7 @@
 
 mod check;
 mod cli;
+mod dead_letters;
 mod exit;
 mod explain;
 mod inputs;
@@ -13,6 +14,8 @@ mod mapping;
 mod plan;
 mod replay;
 mod sandbox_command;
+mod serve;
+mod spool;
 mod summary;
 mod target;
 
@@ -53,6 +56,8 @@ async fn run(command: Command) -> anyhow::Result<Exit> {
         Command::Explain(args) => explain::run(args).await,
         Command::Check(args) => check::run(args).await,
         Command::Sandbox(args) => sandbox_command::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
+        Command::DeadLetters(command) => dead_letters::run(command).await,
     }
 }
 

@@ -174,7 +174,10 @@ impl StartdeliverSink {
         self.lock_uncertain().contains(message_id)
     }
 
-    fn mark_usage_uncertain(&self, message_id: &str) {
+    /// Marks the usage event of `message_id` as possibly created already, so that the
+    /// next delivery of that event looks it up before creating it. A caller that resumes
+    /// delivery after a crash marks the events that were in flight.
+    pub fn mark_usage_uncertain(&self, message_id: &str) {
         self.lock_uncertain().insert(message_id.to_owned());
     }
 
