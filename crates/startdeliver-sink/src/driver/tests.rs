@@ -287,3 +287,30 @@ fn ordering_key_prefers_user_id() {
     let group = event(json!({"type": "group", "groupId": 7, "anonymousId": null}));
     assert_eq!(ordering_key(&group), "group:7");
 }
+
+#[tokio::test(start_paused = true)]
+async fn stop_cuts_retry_wait_short() {
+    let destination = Scripted::default();
+    destination.script("m1", vec![retry(Some(Duration::from_secs(3_600)))]);
+    let (driver, mut receiver) = Driver::new(destination, DriverConfig::default());
+    let started = Instant::now();
+
+    driver.submit(track("u", "m1")).await.expect("running driver accepts events");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    driver.stop("shutting down");
+    let closed = driver.close().await;
+
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(
+        closed.map_err(|err| err.to_string()),
+        Err("delivery stopped: shutting down".to_owned())
+    );
+    let settled = receiver.try_recv().expect("the event settled");
+    assert_eq!(
+        settled.settlement,
+        Settlement::NotDelivered {
+            reason: "shutting down".to_owned()
+        }
+    );
+    assert_eq!(settled.attempts, 1);
+}
