@@ -295,7 +295,10 @@ async fn stop_cuts_retry_wait_short() {
     let (driver, mut receiver) = Driver::new(destination, DriverConfig::default());
     let started = Instant::now();
 
-    driver.submit(track("u", "m1")).await.expect("running driver accepts events");
+    driver
+        .submit(track("u", "m1"))
+        .await
+        .expect("running driver accepts events");
     tokio::time::sleep(Duration::from_secs(5)).await;
     driver.stop("shutting down");
     let closed = driver.close().await;
