@@ -6,8 +6,8 @@ use std::fmt;
 ///
 /// `Debug` and `Display` print `ApiKey(***)` and `***`, so that the key cannot reach a
 /// log through a formatted struct or error. The only way to read the value is
-/// [`ApiKey::expose`], which the HTTP client calls to fill the `Authorization` header; the
-/// key is never put into a URL.
+/// [`ApiKey::expose`], which the HTTP client calls to fill the `Authorization` header.
+/// The client never puts the key into a URL.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey(String);
 
@@ -30,7 +30,7 @@ impl ApiKey {
         Ok(Self(key))
     }
 
-    /// The key itself, for the `Authorization` header only.
+    /// Returns the key itself, for the `Authorization` header only.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -48,7 +48,7 @@ impl fmt::Display for ApiKey {
     }
 }
 
-/// Why a string cannot be an API key.
+/// The reason a string cannot be an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidApiKey {

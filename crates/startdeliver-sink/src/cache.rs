@@ -25,7 +25,7 @@ struct CacheState<K, V> {
 }
 
 impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
-    /// An empty cache whose entries live for `ttl`.
+    /// Creates an empty cache whose entries live for `ttl`.
     pub fn new(ttl: Duration) -> Self {
         Self {
             ttl,
@@ -36,7 +36,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
     }
 
-    /// The live value for `key`.
+    /// Returns the live value for `key`.
     pub fn get(&self, key: &K) -> Option<V> {
         let now = Instant::now();
         let mut state = self.lock();

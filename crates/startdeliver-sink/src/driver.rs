@@ -233,7 +233,8 @@ async fn run_lane<D>(shared: Arc<Shared<D>>, key: String)
 where
     D: Destination + Send + Sync + 'static,
 {
-    // Nothing in this module closes the semaphore, so acquiring cannot fail.
+    // The semaphore is private to this module, which never closes it, so acquiring
+    // cannot fail.
     let Ok(_worker) = Arc::clone(&shared.workers).acquire_owned().await else {
         return;
     };

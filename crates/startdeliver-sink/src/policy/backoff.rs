@@ -25,7 +25,7 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The wait before retry `retry` (1 for the first retry), given a uniform draw
+    /// Returns the wait before retry `retry` (1 for the first retry), given a uniform draw
     /// `jitter` from `[0, 1)`. Out-of-range draws are clamped.
     pub fn delay(&self, retry: u32, jitter: f64) -> Duration {
         let min = self.min.min(self.max);
@@ -62,7 +62,7 @@ impl Default for RetryPolicy {
     }
 }
 
-/// What to do after a retryable failure.
+/// The next step after a retryable failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryDecision {
     /// Wait this long, then try again.

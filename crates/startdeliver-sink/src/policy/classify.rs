@@ -1,13 +1,13 @@
 //! Classification of HTTP statuses into success, retryable, permanent and key failures.
 
-/// What an HTTP status means for the request that received it.
+/// The meaning of an HTTP status for the request that received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StatusClass {
     /// 2xx: the request took effect.
     Success,
     /// The condition may pass: retry later.
     Retryable,
-    /// The request itself is at fault; sending it again gives the same answer.
+    /// The request itself is at fault; sending it again gives the same response.
     Permanent,
     /// 401 or 403: the API key is invalid or lacks rights, so every request with it
     /// will fail until an operator acts.

@@ -61,7 +61,7 @@ impl RateConfig {
 
 /// A token bucket whose refill rate adapts to the server's responses.
 ///
-/// The bucket holds at most one second's worth of tokens (and at least one), so a quiet
+/// The bucket contains at most one second's worth of tokens (and at least one), so a quiet
 /// period allows a short burst at the current rate and no more.
 #[derive(Debug, Clone)]
 pub struct AdaptiveRate {

@@ -10,8 +10,8 @@ use jiff::Timestamp;
 /// (`Wed, 21 Oct 2026 07:28:00 GMT`); a date in the past means no wait. Returns `None`
 /// for anything else, so that a malformed header falls back to the normal backoff.
 ///
-/// NOTE: the obsolete RFC 850 and asctime date forms, which RFC 9110 asks recipients
-/// to accept, are not parsed.
+/// NOTE: the obsolete RFC 850 and asctime date forms, which RFC 9110 requires
+/// recipients to accept, are not parsed.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
     if value.is_empty() {

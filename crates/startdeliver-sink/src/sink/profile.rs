@@ -9,7 +9,7 @@ use crate::error::SinkError;
 use crate::wire::Entity;
 use field_mapping::{CoerceOptions, Coerced, Config, Evaluation};
 
-/// Delivers an identify or group call, or says why it is skipped.
+/// Delivers an identify or group call, or returns the reason to skip it.
 pub(super) async fn deliver(
     sink: &StartdeliverSink,
     mapping: &Config,
@@ -67,9 +67,9 @@ async fn identify(
 /// Upserts the account as a customer and links the event's user to it, creating the
 /// user when it is missing.
 ///
-/// The customer match value comes from `externalCustomerField`; when that path has no
-/// value on a group call, the `groupId` is used, coerced to the customer field's type,
-/// because a group call's `groupId` is the account's id. `userMapping` is not applied:
+/// The customer match value comes from `externalCustomerField`. When that path has no
+/// value, the `groupId` is used instead, coerced to the customer field's type, because a
+/// group call's `groupId` is the account's id. `userMapping` is not applied:
 /// a group call's traits describe the account, not the user.
 async fn group(
     sink: &StartdeliverSink,
