@@ -367,5 +367,7 @@ fn unexpected(request: &WireRequest, err: wire::ShapeError) -> SinkError {
     }
 }
 
+pub(crate) mod inspect;
+
 #[cfg(test)]
 mod tests;

@@ -85,6 +85,7 @@ mod client;
 mod driver;
 mod error;
 pub mod policy;
+pub mod probe;
 mod sink;
 pub mod wire;
 

@@ -31,6 +31,8 @@ pub struct WireProfile {
     pub usage_path: String,
     /// Path that returns the key's own account, used to validate a key.
     pub me_path: String,
+    /// Path that lists the account's custom-field definitions, read only by the probe.
+    pub custom_field_definitions_path: String,
     /// Prefix that turns a custom-field alias into its API key.
     pub custom_field_prefix: String,
     /// Built-in user and customer fields, sent under their own names.
@@ -57,6 +59,8 @@ impl Default for WireProfile {
             // Startdeliver-v2 destination's behaviour, not from API documentation.
             usage_path: "usage".to_owned(),
             me_path: "me".to_owned(),
+            // NOTE: unverified; a guess that the probe reports as unknown when it fails.
+            custom_field_definitions_path: "customfield".to_owned(),
             custom_field_prefix: "customfield".to_owned(),
             standard_fields: vec!["email".to_owned(), "name".to_owned()],
             id_key: "id".to_owned(),
