@@ -34,6 +34,9 @@ pub fn run(root: &Path) -> Result<()> {
     })?;
     step("tidy", || tidy::run(root))?;
     step("tests and snapshots", || test_with_snapshot_check(root))?;
+    step("end-to-end tests with the Segment SDKs", || {
+        crate::e2e::run(root)
+    })?;
 
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())

@@ -8,6 +8,7 @@
 mod ci;
 mod demo;
 mod demo_stream;
+mod e2e;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ tasks:
           no key-like strings in fixtures
   demo    replay the real SDK batches and the demo stream into an in-process sandbox
           and print the users, customers and usage events created
+  e2e     run the official Segment SDKs (installed from npm and PyPI under target/e2e)
+          against serve, delivering to a sandbox, with faults and a SIGKILL restart
   demo-stream
           regenerate fixtures/streams/demo-product-usage.ndjson.gz, the
           deterministic demo stream (20,000 events, 24 customers, 216 users)";
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Some("tidy") => tidy::run(&project_root()),
         Some("demo") => demo::run(&project_root()),
         Some("demo-stream") => demo_stream::write(&project_root()),
+        Some("e2e") => e2e::run(&project_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
