@@ -1,0 +1,223 @@
+//! `serve` as a client sees it: the real binary on loopback with an in-process sandbox,
+//! checking that rejected requests get the documented answers and store nothing.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha1::Sha1;
+
+const WRITE_KEY: &str = "wk_test";
+const SECRET: &str = "webhook-secret";
+
+/// A running `serve`, killed when dropped.
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_serve(data_dir: &Path) -> Serve {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
+        .args(["serve", "--sandbox", "--user-field", "matchingId"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--write-key", WRITE_KEY, "--webhook-secret", SECRET])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env_remove("STARTDELIVER_MAPPING")
+        .env_remove("SEGMENT_WRITE_KEYS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "serve did not listen within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+fn signature(message: &[u8]) -> String {
+    let mut mac = Hmac::<Sha1>::new_from_slice(SECRET.as_bytes()).expect("any key length");
+    mac.update(message);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: String,
+    body: Vec<u8>,
+    key: Option<&str>,
+) -> (u16, Value) {
+    let mut request = client.post(url).body(body);
+    if let Some(key) = key {
+        request = request.basic_auth(key, Some(""));
+    }
+    let response = request.send().await.expect("serve answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn metric(client: &reqwest::Client, base: &str, name: &str) -> Vec<String> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| line.starts_with(name))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn rejected_requests_store_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = start_serve(dir.path());
+    let client = reqwest::Client::new();
+    let track = json!({"userId": "u1", "event": "Signed Up", "messageId": "m1"});
+    let track_bytes = serde_json::to_vec(&track).expect("JSON");
+
+    let url = format!("{}/v1/track", serve.base);
+    let (status, body) = post(&client, url.clone(), track_bytes.clone(), None).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["code"], "invalid_write_key");
+
+    let (status, _) = post(&client, url.clone(), track_bytes.clone(), Some("wrong")).await;
+    assert_eq!(status, 401);
+
+    let big = json!({"userId": "u1", "event": "Big", "properties": {"blob": "x".repeat(40_000)}});
+    let big_bytes = serde_json::to_vec(&big).expect("JSON");
+    let (status, body) = post(&client, url.clone(), big_bytes, Some(WRITE_KEY)).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["success"], false);
+    assert_eq!(body["code"], "event_too_large");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("32768"))
+    );
+
+    let webhook = format!("{}/webhook", serve.base);
+    let response = client
+        .post(&webhook)
+        .header("X-Signature", signature(b"something else"))
+        .body(track_bytes.clone())
+        .send()
+        .await
+        .expect("serve answers");
+    assert_eq!(response.status().as_u16(), 401);
+
+    assert!(
+        metric(&client, &serve.base, "segment_events_accepted_total")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        metric(&client, &serve.base, "spool_pending_events").await,
+        ["spool_pending_events 0"]
+    );
+    assert!(
+        metric(
+            &client,
+            &serve.base,
+            "startdeliver_events_dead_lettered_total"
+        )
+        .await
+        .is_empty()
+    );
+
+    // The same event with the key and with the right signature is accepted.
+    let (status, body) = post(&client, url, track_bytes.clone(), Some(WRITE_KEY)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"success": true}));
+    let other = json!({"type": "track", "userId": "u2", "event": "Signed Up", "messageId": "m2"});
+    let other_bytes = serde_json::to_vec(&other).expect("JSON");
+    let response = client
+        .post(&webhook)
+        .header("X-Signature", signature(&other_bytes))
+        .body(other_bytes)
+        .send()
+        .await
+        .expect("serve answers");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        metric(&client, &serve.base, "segment_events_accepted_total")
+            .await
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn batch_limits_and_bad_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = start_serve(dir.path());
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/batch", serve.base);
+
+    let many: Vec<Value> = (0..2_501)
+        .map(
+            |i| json!({"type": "track", "userId": "u", "event": "E", "messageId": format!("m{i}")}),
+        )
+        .collect();
+    let body = serde_json::to_vec(&json!({"batch": many})).expect("JSON");
+    let (status, answer) = post(&client, url.clone(), body, Some(WRITE_KEY)).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["code"], "too_many_events");
+
+    let batch = json!({
+        "writeKey": WRITE_KEY,
+        "batch": [
+            {"type": "track", "userId": "u1", "event": "Good", "messageId": "good"},
+            {"type": "track", "userId": "u1", "messageId": "no-event-name"}
+        ]
+    });
+    let body = serde_json::to_vec(&batch).expect("JSON");
+    let (status, _) = post(&client, url, body, None).await;
+    assert_eq!(status, 200);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
+        .args(["dead-letters", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("dead-letters runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let letters: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["messageId"], "no-event-name");
+    assert_eq!(letters[0]["reason"], "missing_field");
+    drop(serve);
+}
