@@ -84,7 +84,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
     result.map(|()| Exit::Success)
 }
 
-/// What [`serve`] needs besides the sink, the spool and the listener.
+/// Settings of [`serve`] besides the sink, the spool and the listener.
 struct Settings {
     write_keys: WriteKeys,
     webhook_secret: Option<WebhookSecret>,

@@ -66,7 +66,7 @@ pub enum Incoming {
     },
 }
 
-/// What [`Spool::accept`] did with a request's values.
+/// Counts of what [`Spool::accept`] stored.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accepted {
     /// Events stored for delivery.
@@ -89,7 +89,7 @@ pub struct PendingEvent {
     pub json: String,
 }
 
-/// How an event left the pending table.
+/// The way an event left the pending table.
 #[derive(Debug, Clone)]
 pub enum Settlement {
     /// Delivered or skipped: remembered for deduplication. The text is the outcome, such
@@ -169,7 +169,7 @@ impl Spool {
         Ok((spool, SpoolThread(thread)))
     }
 
-    /// The database file.
+    /// Returns the database file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -181,8 +181,8 @@ impl Spool {
 
     /// Stores a request's values in one transaction and returns once it is committed.
     /// An event whose `messageId` is pending, or was settled in the last 24 hours, is
-    /// counted as a duplicate and not stored again: an SDK resends a batch whose answer
-    /// it did not get.
+    /// counted as a duplicate and not stored again, because an SDK resends a batch whose
+    /// response it did not get.
     ///
     /// # Errors
     ///
@@ -415,7 +415,7 @@ fn list_dead_letters(db: &Connection, reason: Option<&str>) -> rusqlite::Result<
 
 fn retry_dead_letters(db: &Connection, reason: Option<&str>) -> rusqlite::Result<u64> {
     // A dead letter without a messageId (an invalid value) gets a stand-in id so that it
-    // can be pending; its delivery fails validation again and dead-letters it anew.
+    // can be pending. Its delivery then fails validation and dead-letters it again.
     let moved = db.execute(
         "INSERT OR IGNORE INTO pending (message_id, received_at_ms, event)
          SELECT coalesce(message_id, 'dead-letter-' || seq), received_at_ms, event

@@ -1,4 +1,4 @@
-//! Who may send events: Segment write keys for the tracking API, and the webhook's
+//! Request authentication: Segment write keys for the tracking API, and the webhook's
 //! `X-Signature` (hex HMAC-SHA1 under a shared secret).
 
 use std::collections::HashSet;
@@ -18,7 +18,7 @@ use sha1::Sha1;
 pub struct WriteKeys(HashSet<String>);
 
 impl WriteKeys {
-    /// The set of non-empty keys, trimmed.
+    /// Builds the set of non-empty keys, trimmed.
     pub fn new(keys: &[String]) -> Self {
         Self(
             keys.iter()
@@ -32,7 +32,7 @@ impl WriteKeys {
         self.0.is_empty()
     }
 
-    /// Whether the request carries an accepted key: as the username of HTTP Basic
+    /// Checks that the request carries an accepted key: as the username of HTTP Basic
     /// authentication (the password is empty), else as the body's `writeKey`.
     pub fn admits(&self, headers: &HeaderMap, body_write_key: Option<&str>) -> bool {
         let key = basic_username(headers).or_else(|| body_write_key.map(str::to_owned));
@@ -46,7 +46,7 @@ impl fmt::Debug for WriteKeys {
     }
 }
 
-/// The username of an `Authorization: Basic` header, when there is a readable one.
+/// Reads the username of an `Authorization: Basic` header, when there is a readable one.
 fn basic_username(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, encoded) = value.trim().split_once(' ')?;
@@ -68,8 +68,8 @@ impl WebhookSecret {
         Self(secret)
     }
 
-    /// Whether `signature` (hex) is the HMAC-SHA1 of the raw body or, for an array, of
-    /// its first event's raw JSON, which is what Segment signs when it sends a batch.
+    /// Checks that `signature` (hex) is the HMAC-SHA1 of the raw body or, for an array,
+    /// of its first event's raw JSON, which is what Segment signs when it sends a batch.
     /// The comparison takes constant time.
     pub fn verifies(&self, signature: &str, body: &[u8]) -> bool {
         let Some(tag) = decode_hex(signature.trim()) else {

@@ -1,5 +1,5 @@
 //! The HTTP routes of `serve`: the Segment tracking API, the webhook, and the health and
-//! metrics endpoints. A request is answered 200 only after its events are committed.
+//! metrics endpoints. A request gets 200 only after its events are committed.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -28,12 +28,12 @@ use crate::spool::{Incoming, Spool, now_ms};
 pub const MAX_REQUEST_BYTES: usize = 500 * 1024;
 /// Largest event, in bytes of JSON, as the Segment tracking API sets it.
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
-/// Most events in one batch, as the Segment tracking API sets it.
+/// Maximum events in one batch, as the Segment tracking API sets it.
 pub const MAX_BATCH_EVENTS: usize = 2_500;
 /// Seconds a client is asked to wait when the spool is over capacity.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
-/// What every handler shares.
+/// State shared by every handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub spool: Spool,
@@ -49,7 +49,7 @@ pub struct AppState {
     pub sink: Arc<StartdeliverSink>,
 }
 
-/// The router with every route.
+/// Builds the router with every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/batch", post(batch))

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 const MAX_GROUP: usize = 512;
 
 /// A unit of work: it runs inside the group's transaction and returns what to do once
-/// the commit is known, so that nobody hears of success before the data is durable.
+/// the commit is known, so that no caller learns of success before the data is durable.
 /// The job gets the connection, or why no transaction could be started.
 type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Completion + Send>;
 type Completion = Box<dyn FnOnce(Result<(), String>) + Send>;
@@ -74,7 +74,7 @@ impl Committer {
             .map_err(|_| anyhow!("the spool is closed"))?;
         answer
             .await
-            .map_err(|_| anyhow!("the spool committer stopped before answering"))?
+            .map_err(|_| anyhow!("the spool committer stopped before it replied"))?
     }
 }
 

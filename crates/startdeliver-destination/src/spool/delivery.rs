@@ -42,7 +42,7 @@ pub enum Until {
 /// The receive time of each event in flight, by `messageId`, for the latency metric.
 type ReceivedTimes = Arc<Mutex<HashMap<String, i64>>>;
 
-/// Hands pending events to `driver` until `until` says to stop, then returns. `wake` is
+/// Hands pending events to `driver` until the `until` condition holds, then returns. `wake` is
 /// notified when new events are stored, so that they are picked up without polling.
 ///
 /// # Errors
@@ -170,8 +170,8 @@ pub fn spawn_collector(
     })
 }
 
-/// The spool row for a settlement, with its metrics recorded, or `None` for an event
-/// that stays pending because delivery stopped.
+/// Builds the spool row for a settlement and records its metrics. Returns `None` for an
+/// event that stays pending because delivery stopped.
 fn settle_row(item: &Settled, received: &ReceivedTimes) -> Option<SettledEvent> {
     let message_id = item.event.message_id().to_owned();
     let received_at = lock(received).remove(&message_id);
@@ -215,7 +215,7 @@ fn settle_row(item: &Settled, received: &ReceivedTimes) -> Option<SettledEvent> 
     })
 }
 
-/// A fresh map of receive times.
+/// Creates an empty map of receive times.
 pub fn received_times() -> ReceivedTimes {
     Arc::default()
 }
