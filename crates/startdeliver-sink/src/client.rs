@@ -186,11 +186,7 @@ impl Client {
         value: &Value,
     ) -> Result<Option<Record>, SinkError> {
         let request = self.inner.profile.find(entity, key, value);
-        let body = self.send(&request).await?;
-        self.inner
-            .profile
-            .parse_found(&body)
-            .map_err(|err| unexpected(&request, err))
+        self.find_with(&request, key, value).await
     }
 
     /// Creates a record and returns it as the API stored it.
@@ -245,12 +241,10 @@ impl Client {
     /// As [`Client::find`].
     pub async fn usage_exists(&self, message_id: &str) -> Result<bool, SinkError> {
         let request = self.inner.profile.find_usage(message_id);
-        let body = self.send(&request).await?;
+        let key = &self.inner.profile.usage.message_id;
         let found = self
-            .inner
-            .profile
-            .parse_found(&body)
-            .map_err(|err| unexpected(&request, err))?;
+            .find_with(&request, key, &Value::from(message_id))
+            .await?;
         Ok(found.is_some())
     }
 
@@ -261,6 +255,35 @@ impl Client {
     /// As [`Client::send`]; [`SinkError::KeyRejected`] means the key is invalid.
     pub async fn me(&self) -> Result<Value, SinkError> {
         self.send(&self.inner.profile.me()).await
+    }
+
+    /// Sends a find and checks that the record found matches the filter.
+    async fn find_with(
+        &self,
+        request: &WireRequest,
+        key: &str,
+        value: &Value,
+    ) -> Result<Option<Record>, SinkError> {
+        let body = self.send(request).await?;
+        let found = self
+            .inner
+            .profile
+            .parse_found(&body)
+            .map_err(|err| unexpected(request, err))?;
+
+        if let Some(record) = &found
+            && let Some(other) = wire::mismatched_value(record, key, value)
+        {
+            return Err(SinkError::UnexpectedResponse {
+                method: request.method,
+                path: request.path.clone(),
+                detail: format!(
+                    "the record found for {key} = {value} has {key} = {other}, so the API \
+                     may have ignored the filter; check the wire profile's key names"
+                ),
+            });
+        }
+        Ok(found)
     }
 
     async fn wait_for_token(&self) {

@@ -453,6 +453,29 @@ impl WireProfile {
     }
 }
 
+/// Checks that a record returned by a find carries the filtered value, when it shows the
+/// field at all, and returns the value it carries instead otherwise.
+///
+/// An API that ignored an unknown filter key would return some other record, and linking
+/// an event to it would corrupt data. A number and its decimal text count as equal,
+/// because an API may store either. NOTE: a record without the field passes, since the
+/// real API may leave custom fields out of find results.
+pub fn mismatched_value<'a>(record: &'a Record, key: &str, value: &Value) -> Option<&'a Value> {
+    let found = record.fields.get(key)?;
+    if found == value || scalar_text(found).is_some_and(|text| Some(text) == scalar_text(value)) {
+        return None;
+    }
+    Some(found)
+}
+
+fn scalar_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}
+
 /// Normalises a base URL so that joining keeps its last path segment: without the
 /// trailing slash, `…/api/v1` joined with `user` would lose `v1`.
 pub fn normalise_base(mut base: Url) -> Url {

@@ -195,6 +195,34 @@ fn parse_found_reads_first_or_none() {
 }
 
 #[test]
+fn mismatched_value_spots_ignored_filter() {
+    let record = Record {
+        id: RecordId::from(1),
+        fields: match json!({"id": 1, "customfieldCustomId": 902, "email": "a@x"}) {
+            Value::Object(fields) => fields,
+            _ => Map::new(),
+        },
+    };
+
+    assert_eq!(
+        mismatched_value(&record, "customfieldCustomId", &json!(902)),
+        None
+    );
+    assert_eq!(
+        mismatched_value(&record, "customfieldCustomId", &json!("902")),
+        None
+    );
+    assert_eq!(
+        mismatched_value(&record, "customfieldOther", &json!("x")),
+        None
+    );
+    assert_eq!(
+        mismatched_value(&record, "email", &json!("b@x")),
+        Some(&json!("a@x"))
+    );
+}
+
+#[test]
 fn parse_found_rejects_scalar() {
     let profile = WireProfile::default();
     let err = profile.parse_found(&json!({"result": 3})).unwrap_err();
