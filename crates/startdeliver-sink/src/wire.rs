@@ -457,15 +457,23 @@ impl WireProfile {
 /// field at all, and returns the value it carries instead otherwise.
 ///
 /// An API that ignored an unknown filter key would return some other record, and linking
-/// an event to it would corrupt data. A number and its decimal text count as equal,
-/// because an API may store either. NOTE: a record without the field passes, since the
-/// real API may leave custom fields out of find results.
+/// an event to it would corrupt data. A number and its decimal text count as equal, as
+/// do texts that differ only in case or surrounding whitespace, because an API may store
+/// numbers as text and match emails without regard to case. NOTE: a record without the
+/// field passes, since the real API may leave custom fields out of find results.
 pub fn mismatched_value<'a>(record: &'a Record, key: &str, value: &Value) -> Option<&'a Value> {
     let found = record.fields.get(key)?;
-    if found == value || scalar_text(found).is_some_and(|text| Some(text) == scalar_text(value)) {
+    if found == value {
         return None;
     }
-    Some(found)
+
+    let same_text = match (scalar_text(found), scalar_text(value)) {
+        (Some(found), Some(expected)) => {
+            found.trim().to_lowercase() == expected.trim().to_lowercase()
+        }
+        _ => false,
+    };
+    (!same_text).then_some(found)
 }
 
 fn scalar_text(value: &Value) -> Option<String> {

@@ -216,6 +216,7 @@ fn mismatched_value_spots_ignored_filter() {
         mismatched_value(&record, "customfieldOther", &json!("x")),
         None
     );
+    assert_eq!(mismatched_value(&record, "email", &json!(" A@X")), None);
     assert_eq!(
         mismatched_value(&record, "email", &json!("b@x")),
         Some(&json!("a@x"))
