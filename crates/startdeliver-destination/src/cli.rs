@@ -150,6 +150,13 @@ pub struct ReplayArgs {
     /// with the event, the reason, and the last status and body.
     #[arg(long, value_name = "FILE")]
     pub dead_letter: Option<PathBuf>,
+
+    /// Spool directory: events are stored there before delivery and leave it once they
+    /// settle, so that a replay interrupted and run again with the same directory
+    /// resumes without delivering anything twice. Dead letters stay in the spool (see
+    /// `dead-letters list`).
+    #[arg(long, value_name = "DIR", conflicts_with = "dead_letter")]
+    pub data_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

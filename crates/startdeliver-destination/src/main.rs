@@ -13,6 +13,7 @@ mod logging;
 mod mapping;
 mod plan;
 mod replay;
+mod replay_spool;
 mod sandbox_command;
 mod serve;
 mod spool;

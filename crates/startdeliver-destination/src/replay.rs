@@ -24,6 +24,9 @@ const REJECTIONS_SHOWN: u64 = 20;
 
 /// Runs `replay` and returns the exit status it earned.
 pub async fn run(args: ReplayArgs) -> Result<Exit> {
+    if let Some(data_dir) = args.data_dir.clone() {
+        return crate::replay_spool::run(args, &data_dir).await;
+    }
     let inputs = Inputs::open(&args.input)?;
     let target = target::connect(&args.target, &args.delivery, args.sandbox).await?;
     let mut dead_letters = DeadLetters::open(args.dead_letter.as_deref())?;

@@ -71,8 +71,10 @@ pub enum Incoming {
 pub struct Accepted {
     /// Events stored for delivery.
     pub stored: u64,
-    /// Events already pending or settled in the deduplication window, not stored again.
+    /// Events settled in the deduplication window, not stored again.
     pub duplicates: u64,
+    /// Events pending already, such as from a resent batch, not stored again.
+    pub already_pending: u64,
     /// Invalid values stored as dead letters.
     pub dead_lettered: u64,
 }
@@ -292,6 +294,7 @@ fn insert_all(
         "INSERT OR IGNORE INTO pending (message_id, received_at_ms, event)
          SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM settled WHERE message_id = ?1)",
     )?;
+    let mut is_pending = db.prepare_cached("SELECT 1 FROM pending WHERE message_id = ?1")?;
     let mut insert_dead = db.prepare_cached(
         "INSERT INTO dead_letters
            (message_id, reason, message, attempts, received_at_ms, dead_lettered_at_ms, event)
@@ -304,6 +307,8 @@ fn insert_all(
             Incoming::Event { message_id, json } => {
                 if insert_event.execute(params![message_id, received_at_ms, json])? == 1 {
                     accepted.stored += 1;
+                } else if is_pending.exists([message_id])? {
+                    accepted.already_pending += 1;
                 } else {
                     accepted.duplicates += 1;
                 }

@@ -222,7 +222,8 @@ async fn ingest(
     };
     metrics::counter!("segment_events_accepted_total", "route" => route_label)
         .increment(accepted.stored);
-    metrics::counter!("segment_events_duplicate_total").increment(accepted.duplicates);
+    metrics::counter!("segment_events_duplicate_total")
+        .increment(accepted.duplicates + accepted.already_pending);
     if accepted.dead_lettered > 0 {
         metrics::counter!("startdeliver_events_dead_lettered_total", "reason" => "invalid_event")
             .increment(accepted.dead_lettered);

@@ -16,6 +16,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 
 use super::{PendingEvent, SettledEvent, Settlement, Spool, now_ms};
+use crate::summary::Summary;
 
 /// Pending events read from the database at a time.
 const TAKE_BATCH: usize = 256;
@@ -137,13 +138,14 @@ async fn read_stored(spool: &Spool, pending: &PendingEvent) -> Option<Event> {
 
 /// Starts the task that writes every settlement from the driver back to the spool, in
 /// groups, and records the delivery metrics. It ends when the driver and all its
-/// lanes are gone.
+/// lanes are gone, and returns the counts of what settled.
 pub fn spawn_collector(
     spool: Spool,
     mut settled: mpsc::UnboundedReceiver<Settled>,
     received: ReceivedTimes,
-) -> JoinHandle<()> {
+) -> JoinHandle<Summary> {
     tokio::spawn(async move {
+        let mut summary = Summary::default();
         let mut group = Vec::new();
         while let Some(first) = settled.recv().await {
             group.push(first);
@@ -152,6 +154,9 @@ pub fn spawn_collector(
                     Ok(item) => group.push(item),
                     Err(_) => break,
                 }
+            }
+            for item in &group {
+                summary.count_settled(&item.settlement);
             }
             let rows = group
                 .drain(..)
@@ -167,6 +172,7 @@ pub fn spawn_collector(
                 );
             }
         }
+        summary
     })
 }
 
