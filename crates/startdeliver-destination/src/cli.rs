@@ -45,7 +45,8 @@ pub enum Command {
     Plan(PlanArgs),
     /// Show how the mapping reads and coerces each field of the events in one file.
     Explain(ExplainArgs),
-    /// Validate settings and the mapping; with an API key, call GET /me.
+    /// Validate settings and the mapping. With an API key, call GET /me, or with --probe
+    /// test the wire profile.
     Check(CheckArgs),
     /// Run the Startdeliver-compatible sandbox server.
     Sandbox(SandboxArgs),
@@ -75,6 +76,12 @@ pub struct TargetArgs {
     /// Without it, identify and group calls are skipped.
     #[arg(long, env = "STARTDELIVER_MAPPING", value_name = "FILE_OR_URL")]
     pub mapping: Option<String>,
+
+    /// JSON file that overrides key names and paths of the Startdeliver API, such as
+    /// `{"customerLinkKey": "customer", "usage": {"kind": "type"}}`; `check --probe` reports
+    /// which keys to set. Keys left out keep their defaults.
+    #[arg(long, env = "STARTDELIVER_WIRE_PROFILE", value_name = "FILE")]
+    pub wire_profile: Option<PathBuf>,
 }
 
 /// Delivery rate, concurrency and retry settings.
@@ -187,6 +194,15 @@ pub struct ExplainArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub target: TargetArgs,
+
+    /// Also test the wire profile against the account with read-only GET requests, and
+    /// report each guess as held, contradicted or unknown (needs STARTDELIVER_API_KEY).
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Print the result as one JSON object instead of lines of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

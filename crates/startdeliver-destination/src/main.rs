@@ -12,6 +12,7 @@ mod inputs;
 mod logging;
 mod mapping;
 mod plan;
+mod probe;
 mod replay;
 mod replay_spool;
 mod sandbox_command;

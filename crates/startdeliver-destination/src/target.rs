@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use startdeliver_sandbox::{Sandbox, SandboxConfig};
 use startdeliver_sink::policy::RateConfig;
+use startdeliver_sink::wire::WireProfile;
 use startdeliver_sink::{ApiKey, Client, ClientConfig, SinkConfig, StartdeliverSink};
 
 use crate::cli::{DeliveryArgs, TargetArgs};
@@ -65,21 +66,70 @@ pub fn user_field(target: &TargetArgs) -> Result<String> {
     }
 }
 
+/// Reads the wire profile: the defaults, with the keys of the `--wire-profile` file
+/// over them.
+///
+/// # Errors
+///
+/// Fails when the file cannot be read, is not JSON, or has a key the profile does not
+/// have, naming the file and the key.
+pub fn wire_profile(target: &TargetArgs) -> Result<WireProfile> {
+    let Some(path) = &target.wire_profile else {
+        return Ok(WireProfile::default());
+    };
+
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read the wire profile {}", path.display()))?;
+    let profile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "invalid wire profile {}: expected a JSON object of profile keys such as \
+             {{\"customerLinkKey\": \"customer\", \"usage\": {{\"kind\": \"type\"}}}}",
+            path.display()
+        )
+    })?;
+    tracing::info!(file = %path.display(), "wire profile overrides loaded");
+    Ok(profile)
+}
+
+/// Converts the profile for an in-process sandbox, so that the sandbox accepts what a
+/// client with `profile` sends.
+fn sandbox_profile(profile: &WireProfile) -> startdeliver_sandbox::WireProfile {
+    startdeliver_sandbox::WireProfile {
+        user_path: profile.user_path.clone(),
+        customer_path: profile.customer_path.clone(),
+        usage_path: profile.usage_path.clone(),
+        me_path: profile.me_path.clone(),
+        result_key: profile.result_key.clone(),
+        id_key: profile.id_key.clone(),
+        customer_link: profile.customer_link_key.clone(),
+        usage_user: profile.usage.user.clone(),
+        usage_customer: profile.usage.customer.clone(),
+        usage_kind: profile.usage.kind.clone(),
+        usage_name: profile.usage.name.clone(),
+        usage_date: profile.usage.date.clone(),
+        usage_message_id: profile.usage.message_id.clone(),
+        usage_properties: profile.usage.properties.clone(),
+        ..startdeliver_sandbox::WireProfile::default()
+    }
+}
+
 /// Connects to Startdeliver, or starts an in-process sandbox when `sandbox` is set, and
 /// builds the sink with the mapping loaded and validated.
 ///
 /// # Errors
 ///
-/// Fails on a missing key or user field, an invalid URL, or a mapping that cannot be
-/// loaded or is invalid.
+/// Fails on a missing key or user field, an invalid URL or wire profile, or a mapping
+/// that cannot be loaded or is invalid.
 pub async fn connect(
     target: &TargetArgs,
     delivery: &DeliveryArgs,
     sandbox: bool,
 ) -> Result<Target> {
     let user_field = user_field(target)?;
+    let profile = wire_profile(target)?;
     let (api_key, sandbox) = if sandbox {
-        let config = SandboxConfig::new(SANDBOX_KEY);
+        let mut config = SandboxConfig::new(SANDBOX_KEY);
+        config.profile = sandbox_profile(&profile);
         let sandbox = Sandbox::start(config)
             .await
             .context("failed to start the in-process sandbox")?;
@@ -100,6 +150,7 @@ pub async fn connect(
         None => target.api_url.clone(),
     };
     client_config.timeout = delivery.timeout;
+    client_config.profile = profile;
     let default_rate = if sandbox.is_some() {
         SANDBOX_RATE_PER_SECOND
     } else {
