@@ -392,3 +392,53 @@ async fn probe_with_rejected_key_fails() {
     assert_eq!(sandbox.request_log().len(), 1);
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_sandbox_speaks_the_wire_profile() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile_file = dir.path().join("wire-profile.json");
+    let profile = json!({"customerLinkKey": "customer", "usage": {"kind": "type"}});
+    std::fs::write(&profile_file, profile.to_string()).expect("file is written");
+
+    let args = [
+        "plan",
+        "--user-field",
+        "matchingId",
+        "--wire-profile",
+        &profile_file.display().to_string(),
+        "--mapping",
+        &fixture("cases/group-linking/mapping.json5")
+            .display()
+            .to_string(),
+        &fixture("cases/group-linking/events.ndjson")
+            .display()
+            .to_string(),
+    ]
+    .map(str::to_owned)
+    .into();
+    let output = run(args).await;
+
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let requests: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("each line is JSON"))
+        .flat_map(|plan| plan["requests"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let usage = requests
+        .iter()
+        .find(|request| request["path"] == "/usage")
+        .expect("the track call writes usage");
+    assert_eq!(usage["body"]["type"], "track", "{usage}");
+    assert_eq!(usage["status"], 200, "{usage}");
+    let linked = requests
+        .iter()
+        .filter(|request| {
+            request["path"]
+                .as_str()
+                .is_some_and(|path| path.starts_with("/user"))
+        })
+        .filter(|request| request["body"].get("customer").is_some())
+        .count();
+    assert_eq!(linked, 2, "{requests:?}");
+}
