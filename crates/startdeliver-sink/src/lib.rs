@@ -94,7 +94,7 @@ pub use cache::{RecentIds, TtlCache};
 pub use client::{Client, ClientConfig, USER_AGENT};
 pub use driver::{Driver, DriverConfig, RETRY_WINDOW_EXCEEDED, Settled, Settlement, ordering_key};
 pub use error::SinkError;
-pub use sink::{Delivery, SinkConfig, StartdeliverSink};
+pub use sink::{Delivery, SinkConfig, StartdeliverSink, usage_event};
 
 /// The rejection code of an event whose delivery hit a rejected API key. Such an event is
 /// not at fault: it stays pending while delivery with the key stops.

@@ -16,6 +16,8 @@ use crate::client::Client;
 use crate::error::SinkError;
 use records::Records;
 
+pub use activity::usage_event;
+
 /// Settings of a [`StartdeliverSink`].
 #[derive(Debug, Clone)]
 pub struct SinkConfig {

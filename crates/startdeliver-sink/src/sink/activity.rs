@@ -55,17 +55,23 @@ async fn usage_for(
         .get(&sink.client.profile().customer_link_key)
         .cloned()
         .and_then(RecordId::new);
-    let (kind, name) = kind_and_name(event);
+    Ok(usage_event(event, user.id, customer))
+}
 
-    Ok(Usage {
-        user: user.id,
+/// Builds the usage event that a track, page or screen call attaches to `user`, exactly
+/// as the sink sends it, without sending anything. Benchmarks and previews turn it into
+/// a request with [`crate::wire::WireProfile::usage`].
+pub fn usage_event(event: &Event, user: RecordId, customer: Option<RecordId>) -> Usage {
+    let (kind, name) = kind_and_name(event);
+    Usage {
+        user,
         customer,
         kind,
         name,
         date: event.time(),
         message_id: event.message_id().to_owned(),
         properties: event.properties().cloned().unwrap_or_default(),
-    })
+    }
 }
 
 async fn post_usage(sink: &StartdeliverSink, usage: &Usage) -> Result<(), SinkError> {
@@ -156,6 +162,24 @@ mod tests {
             UsageKind::Page,
             "/p",
         );
+    }
+
+    #[test]
+    fn usage_event_carries_ids_name_and_properties() {
+        let event = event(json!({
+            "type": "track", "userId": "u", "event": "Report Exported",
+            "messageId": "m1", "timestamp": "2026-11-30T10:00:00Z",
+            "properties": {"rows": 3}
+        }));
+        let usage = usage_event(&event, RecordId::from(7), Some(RecordId::from(2)));
+
+        assert_eq!(usage.user, RecordId::from(7));
+        assert_eq!(usage.customer, Some(RecordId::from(2)));
+        assert_eq!(usage.kind, UsageKind::Track);
+        assert_eq!(usage.name, "Report Exported");
+        assert_eq!(usage.message_id, "m1");
+        assert_eq!(usage.date.to_string(), "2026-11-30T10:00:00Z");
+        assert_eq!(usage.properties.get("rows"), Some(&json!(3)));
     }
 
     #[test]
