@@ -5,6 +5,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod demo;
 mod demo_stream;
@@ -28,11 +29,15 @@ tasks:
           against serve, delivering to a sandbox, with faults and a SIGKILL restart
   demo-stream
           regenerate fixtures/streams/demo-product-usage.ndjson.gz, the
-          deterministic demo stream (20,000 events, 24 customers, 216 users)";
+          deterministic demo stream (20,000 events, 24 customers, 216 users)
+  bench   build release binaries and measure transform speed, requests per event,
+          delivery under a rate limit and peak memory, each next to its baseline
+          and target (about 10 minutes; inputs go to target/bench)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::run(&project_root()),
         Some("ci") => ci::run(&project_root()),
         Some("tidy") => tidy::run(&project_root()),
         Some("demo") => demo::run(&project_root()),
