@@ -176,6 +176,26 @@ async fn rejected_requests_store_nothing() {
             .len(),
         2
     );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let delivered = metric(&client, &serve.base, "startdeliver_events_delivered_total").await;
+        if delivered == ["startdeliver_events_delivered_total 2"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered within 30 s: {delivered:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let responses = metric(&client, &serve.base, "startdeliver_responses_total").await;
+    assert!(
+        responses
+            .iter()
+            .any(|line| line.starts_with("startdeliver_responses_total{status=\"200\"}")),
+        "{responses:?}"
+    );
 }
 
 #[tokio::test]

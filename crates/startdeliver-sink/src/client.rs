@@ -1,6 +1,7 @@
 //! The HTTP client for the Startdeliver API: one pooled reqwest client per API key,
 //! with a per-request timeout, gzip-compressed responses and the key's adaptive rate.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -67,6 +68,8 @@ struct Inner {
     rate: Mutex<AdaptiveRate>,
     /// Requests sent, with or without a response, for run summaries and metrics.
     requests_sent: AtomicU64,
+    /// Responses received, by HTTP status, for metrics.
+    responses: Mutex<BTreeMap<u16, u64>>,
 }
 
 impl Client {
@@ -100,6 +103,7 @@ impl Client {
                 profile: config.profile,
                 rate: Mutex::new(AdaptiveRate::new(config.rate, Instant::now())),
                 requests_sent: AtomicU64::new(0),
+                responses: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -113,6 +117,17 @@ impl Client {
     /// response.
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests_sent.load(Ordering::Relaxed)
+    }
+
+    /// Counts the responses received so far by this client and its clones, by HTTP
+    /// status. Requests that got no response (timeouts, broken connections) are not in
+    /// it, so the counts add up to at most [`Client::requests_sent`].
+    pub fn responses_by_status(&self) -> BTreeMap<u16, u64> {
+        self.inner
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Returns the key's current request rate, in requests per second.
@@ -297,6 +312,14 @@ impl Client {
     }
 
     fn record_answer(&self, status: u16, retry_after: Option<Duration>) {
+        // A map of counts stays valid whatever panicked while it was locked.
+        *self
+            .inner
+            .responses
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(status)
+            .or_default() += 1;
         let mut rate = self.lock_rate();
         match status {
             429 => rate.on_throttled(Instant::now(), retry_after),

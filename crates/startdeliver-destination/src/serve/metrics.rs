@@ -70,7 +70,11 @@ fn describe() {
     );
     metrics::describe_counter!(
         "startdeliver_requests_total",
-        "HTTP requests sent to Startdeliver."
+        "HTTP requests sent to Startdeliver, with or without a response."
+    );
+    metrics::describe_counter!(
+        "startdeliver_responses_total",
+        "HTTP responses received from Startdeliver, by status."
     );
     metrics::describe_counter!(
         "startdeliver_retries_total",
@@ -89,6 +93,11 @@ fn describe() {
 /// Renders the exposition text, refreshing the gauges first.
 pub fn render(handle: &PrometheusHandle, spool: &Spool, sink: &Arc<StartdeliverSink>) -> String {
     metrics::gauge!("spool_pending_events").set(spool.pending() as f64);
-    metrics::counter!("startdeliver_requests_total").absolute(sink.client().requests_sent());
+    let client = sink.client();
+    metrics::counter!("startdeliver_requests_total").absolute(client.requests_sent());
+    for (status, count) in client.responses_by_status() {
+        metrics::counter!("startdeliver_responses_total", "status" => status.to_string())
+            .absolute(count);
+    }
     handle.render()
 }
