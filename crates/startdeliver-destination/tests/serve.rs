@@ -241,3 +241,55 @@ async fn batch_limits_and_bad_events() {
     assert_eq!(letters[0]["reason"], "missing_field");
     drop(serve);
 }
+
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut serve = start_serve(dir.path());
+    let client = reqwest::Client::new();
+    let batch = json!({"batch": [
+        {"type": "track", "userId": "u1", "event": "A", "messageId": "t1"},
+        {"type": "page", "userId": "u2", "name": "Home", "messageId": "t2"}
+    ]});
+    let body = serde_json::to_vec(&batch).expect("JSON");
+    let (status, _) = post(
+        &client,
+        format!("{}/v1/batch", serve.base),
+        body,
+        Some(WRITE_KEY),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let pid = serve.child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = serve.child.try_wait().expect("serve can be waited for") {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop within 20 s of SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "serve exited with {exit}");
+
+    // The events were delivered or stay pending; either way none is a dead letter.
+    let output = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
+        .args(["dead-letters", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("dead-letters runs");
+    assert!(output.status.success());
+    assert!(
+        output.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}
