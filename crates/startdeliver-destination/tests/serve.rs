@@ -215,6 +215,27 @@ async fn batch_limits_and_bad_events() {
     assert_eq!(status, 400);
     assert_eq!(answer["code"], "too_many_events");
 
+    let large: Vec<Value> = (0..30)
+        .map(|i| json!({"type": "track", "userId": "u", "event": "E", "messageId": format!("l{i}"), "properties": {"x": "a".repeat(20_000)}}))
+        .collect();
+    let large_body = serde_json::to_vec(&json!({"batch": large})).expect("JSON");
+    let (status, answer) = post(&client, url.clone(), large_body.clone(), Some(WRITE_KEY)).await;
+    assert_eq!(status, 400);
+    assert_eq!(answer["code"], "request_too_large");
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gzip, &large_body).expect("gzip in memory");
+    let compressed = gzip.finish().expect("gzip in memory");
+    assert!(compressed.len() < 10_000);
+    let response = client
+        .post(&url)
+        .basic_auth(WRITE_KEY, Some(""))
+        .header("Content-Encoding", "gzip")
+        .body(compressed)
+        .send()
+        .await
+        .expect("serve answers");
+    assert_eq!(response.status().as_u16(), 400);
+
     let batch = json!({
         "writeKey": WRITE_KEY,
         "batch": [
