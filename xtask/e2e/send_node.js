@@ -1,5 +1,5 @@
 // Sends track and page calls through @segment/analytics-node to a serve instance, and
-// writes the messageIds of the batches that were answered 200 to a JSON file.
+// writes the messageIds of the batches acknowledged with status 200 to a JSON file.
 // Usage: node send_node.js HOST WRITE_KEY COUNT PREFIX OUTPUT_FILE
 const fs = require('fs')
 const { Analytics, FetchHTTPClient } = require('@segment/analytics-node')

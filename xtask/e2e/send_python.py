@@ -1,5 +1,6 @@
 """Send track and screen calls through segment-analytics-python (gzip on) to a serve
-instance, and write the messageIds of the batches answered 200 to a JSON file.
+instance, and write the messageIds of the batches acknowledged with a 2xx status to a
+JSON file.
 
 Usage: python3 send_python.py HOST WRITE_KEY COUNT PREFIX OUTPUT_FILE
 """
@@ -15,7 +16,7 @@ send_batch = consumer.post
 
 
 def recording_post(*args, **kwargs):
-    """Call the SDK's own post; it raises unless the server answered 200."""
+    """Call the SDK's own post; it raises unless the status is 2xx."""
     response = send_batch(*args, **kwargs)
     acknowledged.extend(event["messageId"] for event in kwargs["batch"])
     return response

@@ -123,7 +123,7 @@ async fn serve(
         sink: Arc::clone(&target.sink),
     };
     let app = routes::router(state);
-    let http = tokio::spawn(
+    let mut http = tokio::spawn(
         axum::serve(listener, app)
             .with_graceful_shutdown(wait_for(stopped.clone()))
             .into_future(),
@@ -157,13 +157,19 @@ async fn serve(
     ready.store(false, Ordering::Relaxed);
 
     let deadline = Instant::now() + settings.drain_timeout;
-    match tokio::time::timeout_at(deadline, http).await {
+    match tokio::time::timeout_at(deadline, &mut http).await {
         Ok(Ok(Ok(()))) => {}
         Ok(Ok(Err(err))) => tracing::error!(error = %err, "the HTTP server failed"),
         Ok(Err(err)) => tracing::error!(error = %err, "the HTTP server task failed"),
-        Err(_) => tracing::warn!(
-            "requests still in flight at the drain deadline were cut off; their events were not acknowledged"
-        ),
+        Err(_) => {
+            tracing::warn!(
+                "requests still in flight at the drain deadline were cut off; their events were not acknowledged"
+            );
+            // The server task holds a spool handle, which must be dropped before the
+            // spool can close.
+            http.abort();
+            let _ = http.await;
+        }
     }
     if tokio::time::timeout_at(deadline, driver.close())
         .await

@@ -1,5 +1,6 @@
 //! `serve` as a client sees it: the real binary on loopback with an in-process sandbox,
-//! checking that rejected requests get the documented answers and store nothing.
+//! checking that rejected requests get the documented responses and store nothing, and
+//! that SIGTERM drains and exits cleanly.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
