@@ -239,6 +239,18 @@ pub struct SandboxArgs {
     /// scripted answers); the flags above are ignored when it is given.
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
+
+    /// Serve the key names and paths of this wire-profile file, in the format that
+    /// --wire-profile of the other commands reads, such as to try `check --probe`
+    /// against a server that differs from the defaults.
+    #[arg(long, value_name = "FILE")]
+    pub wire_profile: Option<PathBuf>,
+
+    /// Start with the records of this JSON file, {"users","customers","usage"} as
+    /// --final-state writes it. Ids are assigned again from 1 in file order, so links
+    /// stay valid when each collection's ids run from 1 in order.
+    #[arg(long, value_name = "FILE")]
+    pub seed_records: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,11 +1,15 @@
 //! `sandbox`: the Startdeliver-compatible sandbox as a standalone server.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
-use startdeliver_sandbox::{Faults, RateLimit, SandboxConfig, ServerErrors};
+use serde::Deserialize;
+use serde_json::Value;
+use startdeliver_sandbox::{Entity, Faults, RateLimit, Sandbox, SandboxConfig, ServerErrors};
 
 use crate::cli::SandboxArgs;
 use crate::exit::Exit;
-use crate::target::API_KEY_ENV;
+use crate::target::{self, API_KEY_ENV};
 
 /// The key a standalone sandbox accepts when `STARTDELIVER_API_KEY` is unset. It is not
 /// a secret: the sandbox holds only what clients send it.
@@ -37,13 +41,66 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
     let mut config = SandboxConfig::new(api_key);
     config.listen = args.listen;
     config.faults = faults;
+    let profile = target::read_wire_profile(args.wire_profile.as_deref())?;
+    config.profile = target::sandbox_profile(&profile);
+    let seed = args.seed_records.as_deref().map(read_seed).transpose()?;
 
     tracing::info!(listen = %args.listen, "sandbox starting; stop it with Ctrl-C");
-    startdeliver_sandbox::serve(config, shutdown_signal())
+    let sandbox = Sandbox::start(config)
         .await
         .with_context(|| format!("the sandbox on {} failed", args.listen))?;
+    if let (Some(seed), Some(path)) = (seed, &args.seed_records) {
+        let seeded = insert_seed(&sandbox, seed, &profile.id_key)
+            .with_context(|| format!("invalid seed records in {}", path.display()));
+        if let Err(err) = seeded {
+            sandbox.shutdown().await;
+            return Err(err);
+        }
+    }
+    shutdown_signal().await;
+    sandbox.shutdown().await;
     tracing::info!("sandbox stopped");
     Ok(Exit::Success)
+}
+
+/// Records to start a sandbox with. Each collection may be left out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct SeedRecords {
+    users: Vec<Value>,
+    customers: Vec<Value>,
+    usage: Vec<Value>,
+}
+
+fn read_seed(path: &Path) -> Result<SeedRecords> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read seed records {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "seed records {} are invalid: expected {{\"users\": [...], \"customers\": [...], \
+             \"usage\": [...]}}",
+            path.display()
+        )
+    })
+}
+
+/// Inserts customers first, then users and usage records, which may point at them. The
+/// sandbox assigns ids itself, so the file's ids are dropped.
+fn insert_seed(sandbox: &Sandbox, seed: SeedRecords, id_key: &str) -> Result<()> {
+    let collections = [
+        (Entity::Customer, seed.customers),
+        (Entity::User, seed.users),
+        (Entity::Usage, seed.usage),
+    ];
+    for (entity, records) in collections {
+        for mut record in records {
+            if let Value::Object(fields) = &mut record {
+                fields.remove(id_key);
+            }
+            sandbox.insert(entity, record)?;
+        }
+    }
+    Ok(())
 }
 
 fn faults_from_flags(args: &SandboxArgs) -> Faults {

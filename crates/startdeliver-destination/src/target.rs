@@ -1,6 +1,7 @@
 //! Turning settings into a connected sink: the API key from the environment, the client,
 //! the user field and the mapping, against Startdeliver or an in-process sandbox.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
@@ -74,7 +75,16 @@ pub fn user_field(target: &TargetArgs) -> Result<String> {
 /// Fails when the file cannot be read, is not JSON, or has a key the profile does not
 /// have, naming the file and the key.
 pub fn wire_profile(target: &TargetArgs) -> Result<WireProfile> {
-    let Some(path) = &target.wire_profile else {
+    read_wire_profile(target.wire_profile.as_deref())
+}
+
+/// Reads a wire-profile file, or returns the defaults for `None`.
+///
+/// # Errors
+///
+/// As [`wire_profile`].
+pub fn read_wire_profile(path: Option<&Path>) -> Result<WireProfile> {
+    let Some(path) = path else {
         return Ok(WireProfile::default());
     };
 
@@ -93,7 +103,7 @@ pub fn wire_profile(target: &TargetArgs) -> Result<WireProfile> {
 
 /// Converts the profile for an in-process sandbox, so that the sandbox accepts what a
 /// client with `profile` sends.
-fn sandbox_profile(profile: &WireProfile) -> startdeliver_sandbox::WireProfile {
+pub fn sandbox_profile(profile: &WireProfile) -> startdeliver_sandbox::WireProfile {
     startdeliver_sandbox::WireProfile {
         user_path: profile.user_path.clone(),
         customer_path: profile.customer_path.clone(),

@@ -442,3 +442,90 @@ async fn plan_sandbox_speaks_the_wire_profile() {
         .count();
     assert_eq!(linked, 2, "{requests:?}");
 }
+
+/// A standalone `sandbox` process, stopped when dropped.
+struct SandboxProcess {
+    child: std::process::Child,
+    base_url: String,
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_sandbox(profile: &Path, seed: &Path) -> SandboxProcess {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin(BINARY));
+    command
+        .env("STARTDELIVER_API_KEY", KEY)
+        .args(["sandbox", "--listen", &listen])
+        .args(["--wire-profile", &profile.display().to_string()])
+        .args(["--seed-records", &seed.display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let child = command.spawn().expect("sandbox starts");
+    let process = SandboxProcess {
+        child,
+        base_url: format!("http://{listen}/"),
+    };
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "sandbox did not listen"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    process
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_sandbox_takes_profile_and_seed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile_file = dir.path().join("wire-profile.json");
+    let profile = json!({"customerLinkKey": "customer", "usage": {"kind": "type"}});
+    std::fs::write(&profile_file, profile.to_string()).expect("file is written");
+    let seed_file = dir.path().join("seed.json");
+    let seed = json!({
+        "customers": [{"id": 1, "customfieldCustomId": "cmp_9"}],
+        "users": [{"id": 1, "customer": 1, "customfieldMatchingId": "usr_1"}],
+        "usage": [{
+            "id": 1, "user": 1, "customer": 1, "type": "track", "name": "Viewed",
+            "date": "2024-03-01T09:00:00.000Z", "messageId": "m-1", "properties": {}
+        }]
+    });
+    std::fs::write(&seed_file, seed.to_string()).expect("file is written");
+    let sandbox = spawn_sandbox(&profile_file, &seed_file);
+
+    let args = [
+        "check",
+        "--probe",
+        "--json",
+        "--user-field",
+        "matchingId",
+        "--api-url",
+        &sandbox.base_url,
+    ]
+    .map(str::to_owned)
+    .into();
+    let output = run(args).await;
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert_eq!(
+        assumptions_with(&report, "contradicted"),
+        ["customerLinkKey", "usage.kind"]
+    );
+    assert_eq!(
+        assumptions_with(&report, "unknown"),
+        ["dateValues", "booleanValues", "multiValues"]
+    );
+}

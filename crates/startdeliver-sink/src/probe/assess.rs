@@ -422,7 +422,8 @@ fn assess_custom_field_prefix(
             .filter(|key| is_custom_key(prefix, key))
             .count();
         if matching > 0 {
-            evidence.push(format!("the {entity} has {matching} `{prefix}Xxx` keys"));
+            let noun = if matching == 1 { "key" } else { "keys" };
+            evidence.push(format!("the {entity} has {matching} `{prefix}Xxx` {noun}"));
         }
         for (key, value) in record.iter() {
             let lower = key.to_ascii_lowercase();
