@@ -529,3 +529,59 @@ async fn standalone_sandbox_takes_profile_and_seed() {
         ["dateValues", "booleanValues", "multiValues"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_without_key_is_usage_error() {
+    let output = tokio::task::spawn_blocking(|| {
+        let mut command = assert_cmd::Command::cargo_bin(BINARY).expect("binary is built");
+        command
+            .env_remove("STARTDELIVER_API_KEY")
+            .env_remove("STARTDELIVER_API_URL")
+            .env_remove("STARTDELIVER_MAPPING")
+            .env_remove("STARTDELIVER_WIRE_PROFILE")
+            .args(["check", "--probe", "--user-field", "matchingId"])
+            .output()
+            .expect("binary runs")
+    })
+    .await
+    .expect("command task completes");
+
+    assert_eq!(output.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("--probe needs the API key: export it in STARTDELIVER_API_KEY"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_json_without_probe_lists_checks() {
+    let sandbox = start(WireProfile::default()).await;
+
+    let args = [
+        "check",
+        "--json",
+        "--user-field",
+        "matchingId",
+        "--api-url",
+        &sandbox.base_url(),
+    ]
+    .map(str::to_owned)
+    .into();
+    let output = run(args).await;
+
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report: Value = serde_json::from_str(&stdout).expect("stdout is JSON");
+    assert_eq!(report.get("probe"), None);
+    let checks = report["checks"].as_array().expect("checks are listed");
+    let last = checks.last().expect("at least one check");
+    assert_eq!(last["status"], "ok");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|message| message.starts_with("API key accepted")),
+        "{last}"
+    );
+    sandbox.shutdown().await;
+}

@@ -4,6 +4,8 @@
 //! - [`wire`] contains every detail of the Startdeliver API in one place: paths, request
 //!   shapes, response parsing and the custom-field alias rule. Key names are data in
 //!   [`wire::WireProfile`], so a wrong guess is fixed by configuration.
+//! - [`probe`] tests those guesses against an account with `GET` requests only, and
+//!   reports each as held, contradicted or unknown, with the setting that fixes it.
 //! - [`Client`] sends requests for one [`ApiKey`]: pooled connections, a per-request
 //!   timeout, gzip answers, and an adaptive rate that backs off on 429.
 //! - [`StartdeliverSink`] implements [`segment_spec::Destination`]: track, page and
