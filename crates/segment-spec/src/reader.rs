@@ -177,7 +177,9 @@ impl EventReader {
             }
             read_any = true;
 
-            let newline = available.iter().position(|&b| b == b'\n');
+            // memchr scans many bytes per instruction; a byte-by-byte search was about
+            // a tenth of the reader's instructions on typical 600-byte events.
+            let newline = memchr::memchr(b'\n', available);
             let chunk = match newline {
                 Some(at) => &available[..at],
                 None => available,

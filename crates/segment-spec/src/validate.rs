@@ -282,16 +282,17 @@ fn resolve_time(
     const EXPECTED: &str = "an ISO 8601 date-time with an offset, such as 2024-05-17T14:03:09Z";
 
     for (key, source) in TimeSource::FIELDS {
-        let pointer = format!("/{key}");
+        // The pointer is built only for an error, because this runs for every event.
+        let pointer = || format!("/{key}");
         match map.get(key) {
             None | Some(Value::Null) => continue,
             Some(Value::String(s)) if s.trim().is_empty() => continue,
             Some(Value::String(s)) => {
                 let time = crate::time::parse_timestamp(s)
-                    .map_err(|_| ErrorKind::invalid(&pointer, EXPECTED, &map[key]))?;
+                    .map_err(|_| ErrorKind::invalid(&pointer(), EXPECTED, &map[key]))?;
                 return Ok((time, source));
             }
-            Some(other) => return Err(ErrorKind::invalid(&pointer, EXPECTED, other)),
+            Some(other) => return Err(ErrorKind::invalid(&pointer(), EXPECTED, other)),
         }
     }
 
@@ -332,7 +333,11 @@ fn normalize_ids(
     anonymous_id: &Option<String>,
 ) {
     let mut set = |key: &str, id: &Option<String>| {
-        if let Some(id) = id {
+        let Some(id) = id else {
+            return;
+        };
+        // Most ids arrive as the same string; rewriting them would only allocate.
+        if !matches!(map.get(key), Some(Value::String(current)) if current == id) {
             map.insert(key.to_owned(), Value::String(id.clone()));
         }
     };
