@@ -28,6 +28,10 @@ impl Drop for Serve {
 }
 
 fn start_serve(data_dir: &Path) -> Serve {
+    start_serve_with(data_dir, &[])
+}
+
+fn start_serve_with(data_dir: &Path, extra: &[&str]) -> Serve {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
@@ -38,6 +42,7 @@ fn start_serve(data_dir: &Path) -> Serve {
         .args(["--write-key", WRITE_KEY, "--webhook-secret", SECRET])
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .env_remove("STARTDELIVER_MAPPING")
         .env_remove("SEGMENT_WRITE_KEYS")
         .stdout(Stdio::null())
@@ -314,4 +319,54 @@ async fn sigterm_drains_and_exits_cleanly() {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+}
+
+#[tokio::test]
+async fn full_spool_answers_429_with_retry_after() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = start_serve_with(dir.path(), &["--max-pending", "0"]);
+    let track = json!({"userId": "u1", "event": "Signed Up", "messageId": "m1"});
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/track", serve.base))
+        .basic_auth(WRITE_KEY, Some(""))
+        .json(&track)
+        .send()
+        .await
+        .expect("serve answers");
+
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after = response.headers().get("retry-after").cloned();
+    assert_eq!(
+        retry_after.as_ref().and_then(|v| v.to_str().ok()),
+        Some("2")
+    );
+    let body: Value = response.json().await.expect("JSON body");
+    assert_eq!(body["code"], "spool_full");
+}
+
+#[tokio::test]
+async fn webhook_array_signed_by_first_event() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let serve = start_serve(dir.path());
+    let first = r#"{"type":"track","userId":"u1","event":"A","messageId":"w1"}"#;
+    let body = format!(r#"[{first},{{"type":"track","userId":"u1","messageId":"w2"}}]"#);
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/webhook", serve.base))
+        .header("X-Signature", signature(first.as_bytes()))
+        .body(body)
+        .send()
+        .await
+        .expect("serve answers");
+
+    assert_eq!(response.status().as_u16(), 200);
+    let output = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
+        .args(["dead-letters", "list", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("dead-letters runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.contains(r#""messageId":"w2""#), "{stdout}");
 }

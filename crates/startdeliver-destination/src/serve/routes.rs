@@ -193,8 +193,9 @@ async fn ingest(
     if let Some(object) = value.as_object_mut() {
         object.remove("writeKey");
     }
+    let many = route == Route::Batch || value.is_array();
     let (items, results) = read_events(value, route)?;
-    let incoming = to_incoming(&items, results, route)?;
+    let incoming = to_incoming(&items, results, many)?;
     let count = incoming.len();
 
     let accepted = state
@@ -402,9 +403,8 @@ fn set_route_type(value: &mut Value, event_type: EventType) -> Result<(), ApiErr
 fn to_incoming(
     items: &[Value],
     results: Vec<Result<Event, EventError>>,
-    route: Route,
+    many: bool,
 ) -> Result<Vec<Incoming>, ApiError> {
-    let many = matches!(route, Route::Batch) || (route == Route::Webhook && items.len() != 1);
     let mut incoming = Vec::with_capacity(results.len());
     for result in results {
         let error = match result {
