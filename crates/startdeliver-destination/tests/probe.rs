@@ -629,3 +629,16 @@ async fn probe_reports_retry_after_of_a_429() {
     );
     sandbox.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_text_against_altered_sandbox() {
+    let sandbox = start_seeded(altered_profile()).await;
+
+    let output = run(probe_args(&sandbox, false)).await;
+
+    // The settings lines before the probe's name the sandbox's random port.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let probe_start = stdout.find("probe ").expect("the probe section is printed");
+    insta::assert_snapshot!(&stdout[probe_start..]);
+    sandbox.shutdown().await;
+}

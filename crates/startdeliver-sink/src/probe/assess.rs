@@ -76,7 +76,11 @@ pub(crate) fn report(profile: &WireProfile, responses: &Responses) -> ProbeRepor
         assess_envelope(profile, responses),
         assess_id_key(
             profile,
-            [("user", &user), ("customer", &customer), ("usage", &usage)],
+            [
+                ("user", &user),
+                ("customer", &customer),
+                ("usage record", &usage),
+            ],
         ),
         assess_customer_link(profile, &user),
         assess_custom_field_prefix(profile, &user, &customer),
@@ -583,13 +587,20 @@ fn assess_dates(values: &[&Value]) -> Assumption {
     if dates > 0 {
         return held(
             base,
-            format!("{dates} custom-field values are YYYY-MM-DD date strings"),
+            custom_values(dates, "a YYYY-MM-DD date string", "YYYY-MM-DD date strings"),
         );
     }
     if date_times > 0 {
         return contradicted(
             base,
-            format!("{date_times} custom-field values are RFC 3339 date-time strings and none is a YYYY-MM-DD date"),
+            format!(
+                "{} and none is a YYYY-MM-DD date",
+                custom_values(
+                    date_times,
+                    "an RFC 3339 date-time string",
+                    "RFC 3339 date-time strings"
+                )
+            ),
             None,
             "no setting covers the date form; check in Startdeliver that a date the sink writes shows as the intended day".to_owned(),
         );
@@ -609,12 +620,15 @@ fn assess_booleans(values: &[&Value]) -> Assumption {
         .filter(|value| value.as_str().is_some_and(is_boolean_text))
         .count();
     if booleans > 0 {
-        return held(base, format!("{booleans} custom-field values are booleans"));
+        return held(base, custom_values(booleans, "a boolean", "booleans"));
     }
     if texts > 0 {
         return contradicted(
             base,
-            format!("{texts} custom-field values are true/false strings and none is a boolean"),
+            format!(
+                "{} and none is a boolean",
+                custom_values(texts, "a true/false string", "true/false strings")
+            ),
             None,
             "no setting covers the boolean form; map such fields with type text".to_owned(),
         );
@@ -688,6 +702,15 @@ fn describe_definitions(profile: &WireProfile, sampled: &Sampled) -> String {
         }
         None => format!("GET {path} returned {status} without a list of definitions"),
     }
+}
+
+/// Describes how many custom-field values have a shape, in the singular or plural:
+/// "1 custom-field value is a boolean", "2 custom-field values are booleans".
+fn custom_values(count: usize, one: &str, many: &str) -> String {
+    if count == 1 {
+        return format!("1 custom-field value is {one}");
+    }
+    format!("{count} custom-field values are {many}")
 }
 
 fn key_list<'a>(keys: impl Iterator<Item = &'a String>) -> String {
