@@ -176,7 +176,10 @@ impl Spool {
         &self.path
     }
 
-    /// Events stored and not yet settled, as counted by this process.
+    /// Returns the events stored and not yet settled, as counted by this process.
+    ///
+    /// NOTE: events that `dead-letters retry` moves back from another process are not
+    /// counted until the next start, although they are delivered.
     pub fn pending(&self) -> u64 {
         self.pending.load(Ordering::Relaxed)
     }

@@ -252,6 +252,15 @@ async fn batch_limits_and_bad_events() {
     let body = serde_json::to_vec(&batch).expect("JSON");
     let (status, _) = post(&client, url, body, None).await;
     assert_eq!(status, 200);
+    assert_eq!(
+        metric(
+            &client,
+            &serve.base,
+            "startdeliver_events_dead_lettered_total"
+        )
+        .await,
+        ["startdeliver_events_dead_lettered_total{reason=\"missing_field\"} 1"]
+    );
 
     let output = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
         .args(["dead-letters", "list", "--data-dir"])

@@ -197,6 +197,13 @@ async fn ingest(
     let (items, results) = read_events(value, route)?;
     let incoming = to_incoming(&items, results, many)?;
     let count = incoming.len();
+    let invalid_reasons: Vec<String> = incoming
+        .iter()
+        .filter_map(|value| match value {
+            Incoming::Invalid { reason, .. } => Some(reason.clone()),
+            Incoming::Event { .. } => None,
+        })
+        .collect();
 
     let accepted = state
         .spool
@@ -225,9 +232,9 @@ async fn ingest(
         .increment(accepted.stored);
     metrics::counter!("segment_events_duplicate_total")
         .increment(accepted.duplicates + accepted.already_pending);
-    if accepted.dead_lettered > 0 {
-        metrics::counter!("startdeliver_events_dead_lettered_total", "reason" => "invalid_event")
-            .increment(accepted.dead_lettered);
+    for reason in invalid_reasons {
+        metrics::counter!("startdeliver_events_dead_lettered_total", "reason" => reason)
+            .increment(1);
     }
     tracing::debug!(
         route = route_label,
