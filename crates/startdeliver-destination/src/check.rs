@@ -195,7 +195,9 @@ async fn check_key(
         });
     }
 
-    match startdeliver_sink::probe::run(&client).await {
+    // The settings were validated before the key was used, so the field is set.
+    let user_field = target::user_field(&args.target).ok();
+    match startdeliver_sink::probe::run(&client, user_field.as_deref()).await {
         Ok(report) => {
             let contradicted = report.count(Verdict::Contradicted);
             output.probe = Some(report);

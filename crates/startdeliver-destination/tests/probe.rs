@@ -149,7 +149,7 @@ async fn probe_holds_every_guess_on_standard_sandbox() {
         Vec::<String>::new()
     );
     assert_eq!(assumptions_with(&report, "unknown"), Vec::<String>::new());
-    assert_eq!(assumptions_with(&report, "held").len(), 18, "{report:#}");
+    assert_eq!(assumptions_with(&report, "held").len(), 19, "{report:#}");
     assert_eq!(report["probe"]["suggestedProfile"], Value::Null);
     sandbox.shutdown().await;
 }
@@ -247,7 +247,7 @@ async fn probe_text_names_the_fixing_setting() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("16 held, 2 contradicted, 0 unknown"),
+        stdout.contains("17 held, 2 contradicted, 0 unknown"),
         "{stdout}"
     );
     assert!(

@@ -20,7 +20,7 @@
 //! let mut config = ClientConfig::new(ApiKey::new("demo-key")?);
 //! config.base_url = sandbox.base_url();
 //!
-//! let report = probe::run(&Client::new(config)?).await?;
+//! let report = probe::run(&Client::new(config)?, Some("externalId")).await?;
 //! let me = report.assumption("mePath").expect("always assessed");
 //! assert_eq!(me.verdict, Verdict::Held);
 //! // An empty account has no usage record to show the usage keys.
@@ -158,14 +158,16 @@ pub(crate) struct Sampled {
     pub response: InspectedResponse,
 }
 
-/// Runs the probe with the client's wire profile.
+/// Runs the probe with the client's wire profile. When `user_field` is given (an alias
+/// such as `externalId`, its key, or a standard field), the probe also looks for it on
+/// the first user and in the custom-field definitions.
 ///
 /// # Errors
 ///
 /// Returns [`SinkError::KeyRejected`] when `/me` returns 401 or 403, because no other
 /// response can be read with that key, and [`SinkError::Timeout`] or
 /// [`SinkError::Transport`] when a request gets no response.
-pub async fn run(client: &Client) -> Result<ProbeReport, SinkError> {
+pub async fn run(client: &Client, user_field: Option<&str>) -> Result<ProbeReport, SinkError> {
     let profile = client.profile().clone();
 
     let me = sample(client, profile.me()).await?;
@@ -185,7 +187,7 @@ pub async fn run(client: &Client) -> Result<ProbeReport, SinkError> {
         definitions: sample(client, definitions(&profile)).await?,
     };
 
-    Ok(assess::report(&profile, &responses))
+    Ok(assess::report(&profile, user_field, &responses))
 }
 
 async fn sample(client: &Client, request: WireRequest) -> Result<Sampled, SinkError> {

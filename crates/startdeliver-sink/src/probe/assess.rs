@@ -43,7 +43,11 @@ const USAGE_SYNONYMS: &[(&str, &[&str])] = &[
 const ID_SYNONYMS: &[&str] = &["_id", "ID", "Id", "uuid", "recordId"];
 
 /// Builds the report from the responses.
-pub(crate) fn report(profile: &WireProfile, responses: &Responses) -> ProbeReport {
+pub(crate) fn report(
+    profile: &WireProfile,
+    user_field: Option<&str>,
+    responses: &Responses,
+) -> ProbeReport {
     let user = first_record(profile, &responses.user);
     let customer = first_record(profile, &responses.customer);
     let usage = first_record(profile, &responses.usage);
@@ -85,6 +89,14 @@ pub(crate) fn report(profile: &WireProfile, responses: &Responses) -> ProbeRepor
         assess_customer_link(profile, &user),
         assess_custom_field_prefix(profile, &user, &customer),
     ];
+    if let Some(field) = user_field {
+        assumptions.push(assess_user_field(
+            profile,
+            field,
+            &user,
+            &responses.definitions,
+        ));
+    }
     assumptions.extend(assess_usage_keys(profile, &usage));
     let custom_values = custom_field_values(profile, &user, &customer);
     assumptions.push(assess_dates(&custom_values));
@@ -465,6 +477,85 @@ fn assess_custom_field_prefix(
         "no sampled record has a custom field; set one on the first user and probe again"
             .to_owned(),
     )
+}
+
+fn assess_user_field(
+    profile: &WireProfile,
+    field: &str,
+    user: &Sample,
+    definitions: &Sampled,
+) -> Assumption {
+    let key = profile.field_key(field);
+    let base = assumption(
+        "userField",
+        format!("users carry the user match field under `{key}`"),
+        None,
+    );
+    if let Ok(record) = user
+        && let Some(value) = record.get(&key)
+    {
+        return held(base, format!("the user has `{key}`, {}", describe(value)));
+    }
+
+    let alias = alias_of(&profile.custom_field_prefix, &key);
+    let listed = definition_list(profile, definitions);
+    let on_user = match user {
+        Ok(_) => format!("the user has no `{key}`"),
+        Err(reason) => reason.clone(),
+    };
+    match (alias, listed) {
+        (Some(alias), Some(list)) if list.iter().any(|item| mentions(item, &alias, &key)) => held(
+            base,
+            format!("{on_user}, but GET {} lists `{alias}`", definitions.path),
+        ),
+        (Some(alias), Some(_)) => contradicted(
+            base,
+            format!(
+                "{on_user}, and GET {} does not list `{alias}`",
+                definitions.path
+            ),
+            None,
+            "set --user-field (or STARTDELIVER_USER_FIELD) to the alias of the custom field \
+             that contains the Segment userId"
+                .to_owned(),
+        ),
+        _ => unknown(
+            base,
+            format!("{on_user}, which may only mean the first user has no value for it"),
+        ),
+    }
+}
+
+/// Returns the custom-field alias of a key with the prefix (`customfieldExternalId` →
+/// `externalId`); `None` for a standard field.
+fn alias_of(prefix: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?;
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    Some(first.to_lowercase().chain(chars).collect())
+}
+
+fn definition_list<'a>(profile: &WireProfile, definitions: &'a Sampled) -> Option<&'a Vec<Value>> {
+    if !(200..300).contains(&definitions.response.status) {
+        return None;
+    }
+    definitions
+        .response
+        .body
+        .as_ref()
+        .and_then(|body| record_list(profile, body))
+}
+
+/// Tells whether a definition names the alias or the key in one of its top-level
+/// strings.
+fn mentions(definition: &Value, alias: &str, key: &str) -> bool {
+    let Some(fields) = definition.as_object() else {
+        return false;
+    };
+    fields
+        .values()
+        .filter_map(Value::as_str)
+        .any(|text| text == alias || text == key)
 }
 
 fn is_custom_key(prefix: &str, key: &str) -> bool {

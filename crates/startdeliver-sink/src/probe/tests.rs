@@ -72,7 +72,7 @@ fn fix(report: &ProbeReport, id: &str) -> Option<Value> {
 
 #[test]
 fn standard_answers_hold_every_assumption() {
-    let report = report(&WireProfile::default(), &standard_answers());
+    let report = report(&WireProfile::default(), None, &standard_answers());
     for assumption in &report.assumptions {
         assert_eq!(assumption.verdict, Verdict::Held, "{assumption:?}");
     }
@@ -81,7 +81,7 @@ fn standard_answers_hold_every_assumption() {
 
 #[test]
 fn evidence_never_contains_values() {
-    let report = report(&WireProfile::default(), &standard_answers());
+    let report = report(&WireProfile::default(), None, &standard_answers());
     let text = serde_json::to_string(&report).expect("serializable");
     for value in ["u-1", "Acme", "Viewed", "m-1", "2024-01-15"] {
         assert!(!text.contains(value), "{value} leaked into {text}");
@@ -101,7 +101,7 @@ fn renamed_usage_kind_is_contradicted_with_fix() {
         json!({"result": [usage]}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "usage.kind"), Verdict::Contradicted);
     assert_eq!(fix(&report, "usage.kind"), Some(json!("type")));
     assert_eq!(verdict(&report, "usage.name"), Verdict::Held);
@@ -120,7 +120,7 @@ fn renamed_customer_link_is_contradicted_with_fix() {
         json!({"result": [standard_usage()]}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "customerLinkKey"), Verdict::Contradicted);
     assert_eq!(fix(&report, "customerLinkKey"), Some(json!("customer")));
 }
@@ -134,7 +134,7 @@ fn user_without_customer_key_is_unknown() {
         json!({"result": []}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "customerLinkKey"), Verdict::Unknown);
     assert_eq!(verdict(&report, "usage.kind"), Verdict::Unknown);
     assert_eq!(verdict(&report, "customFieldPrefix"), Verdict::Unknown);
@@ -148,7 +148,7 @@ fn bare_list_contradicts_envelope_without_fix() {
         json!([standard_usage()]),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "resultKey"), Verdict::Contradicted);
     assert_eq!(fix(&report, "resultKey"), None);
     assert_eq!(verdict(&report, "usage.kind"), Verdict::Held);
@@ -162,7 +162,7 @@ fn list_under_other_key_names_that_key() {
         json!({"data": [standard_usage()]}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "resultKey"), Verdict::Contradicted);
     assert_eq!(fix(&report, "resultKey"), Some(json!("data")));
 }
@@ -175,7 +175,7 @@ fn other_id_key_is_found() {
         json!({"result": []}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "idKey"), Verdict::Contradicted);
     assert_eq!(fix(&report, "idKey"), Some(json!("_id")));
 }
@@ -189,7 +189,7 @@ fn other_custom_field_prefix_is_found() {
         json!({"result": []}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "customFieldPrefix"), Verdict::Contradicted);
     assert_eq!(
         fix(&report, "customFieldPrefix"),
@@ -210,7 +210,7 @@ fn text_booleans_and_date_times_are_contradicted() {
         json!({"result": []}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "booleanValues"), Verdict::Contradicted);
     assert_eq!(verdict(&report, "dateValues"), Verdict::Contradicted);
     assert_eq!(verdict(&report, "multiValues"), Verdict::Unknown);
@@ -221,7 +221,7 @@ fn missing_path_is_contradicted() {
     let mut responses = standard_answers();
     responses.usage = response("usage", 404, json!({"message": "no route"}));
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(verdict(&report, "usagePath"), Verdict::Contradicted);
     assert_eq!(verdict(&report, "usage.kind"), Verdict::Unknown);
 }
@@ -235,7 +235,7 @@ fn definitions_answer_is_described_by_keys() {
         json!({"result": [{"id": 1, "alias": "externalId", "type": "text"}]}),
     );
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert!(
         report.custom_field_definitions.contains("1 definitions"),
         "{}",
@@ -251,8 +251,43 @@ fn rate_limit_headers_are_collected() {
     responses.user.response.rate_limit_headers =
         vec![("x-ratelimit-limit".to_owned(), "100".to_owned())];
 
-    let report = report(&WireProfile::default(), &responses);
+    let report = report(&WireProfile::default(), None, &responses);
     assert_eq!(report.rate_limit_headers.len(), 1);
     assert_eq!(report.rate_limit_headers[0].path, "user");
     assert_eq!(report.rate_limit_headers[0].value, "100");
+}
+
+#[test]
+fn user_field_is_found_on_user() {
+    let report = report(
+        &WireProfile::default(),
+        Some("matchingId"),
+        &standard_answers(),
+    );
+    assert_eq!(verdict(&report, "userField"), Verdict::Held);
+}
+
+#[test]
+fn user_field_missing_from_definitions_is_contradicted() {
+    let mut answers = standard_answers();
+    answers.definitions = response(
+        "customfield",
+        200,
+        json!({"result": [{"id": 1, "alias": "externalId", "type": "text"}]}),
+    );
+
+    let misspelled = report(&WireProfile::default(), Some("matchingID"), &answers);
+    assert_eq!(verdict(&misspelled, "userField"), Verdict::Contradicted);
+    let listed = report(&WireProfile::default(), Some("externalId"), &answers);
+    assert_eq!(verdict(&listed, "userField"), Verdict::Held);
+}
+
+#[test]
+fn user_field_without_definitions_is_unknown() {
+    let report = report(
+        &WireProfile::default(),
+        Some("externalId"),
+        &standard_answers(),
+    );
+    assert_eq!(verdict(&report, "userField"), Verdict::Unknown);
 }
