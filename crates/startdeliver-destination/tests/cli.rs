@@ -26,6 +26,7 @@ fn command() -> Command {
         "STARTDELIVER_USER_FIELD",
         "STARTDELIVER_API_URL",
         "STARTDELIVER_MAPPING",
+        "STARTDELIVER_WIRE_PROFILE",
     ] {
         command.env_remove(name);
     }
