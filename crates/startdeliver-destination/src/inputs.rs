@@ -76,7 +76,10 @@ impl Inputs {
     /// Reads every input on a blocking thread and sends the items through a bounded
     /// channel, so that reading stays ahead of delivery without buffering the input.
     pub fn spawn_reader(self) -> mpsc::Receiver<Item> {
-        let (sender, receiver) = mpsc::channel(1024);
+        // The driver already holds up to a thousand events, so a short channel keeps the
+        // reader ahead. Each buffered event is its whole JSON tree: a 3 KB event with
+        // line items takes tens of kilobytes, so 1,024 here cost about 30 MB of memory.
+        let (sender, receiver) = mpsc::channel(64);
         std::thread::spawn(move || {
             for item in self.into_items() {
                 if sender.blocking_send(item).is_err() {
