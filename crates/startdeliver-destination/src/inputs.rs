@@ -78,7 +78,7 @@ impl Inputs {
     pub fn spawn_reader(self) -> mpsc::Receiver<Item> {
         // The driver already holds up to a thousand events, so a short channel keeps the
         // reader ahead. Each buffered event is its whole JSON tree: a 3 KB event with
-        // line items takes tens of kilobytes, so 1,024 here cost about 30 MB of memory.
+        // line items takes tens of kilobytes, so 1,024 here cost about 40 MB of memory.
         let (sender, receiver) = mpsc::channel(64);
         std::thread::spawn(move || {
             for item in self.into_items() {
