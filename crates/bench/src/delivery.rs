@@ -1,6 +1,6 @@
-//! Delivery throughput against a sandbox that answers after a fixed latency and throttles
-//! above a rate limit: the share of the limit used once the client has adapted, and the
-//! 429 answers it still gets.
+//! Delivery throughput against a sandbox that responds after a fixed latency and
+//! throttles above a rate limit: the share of the limit used once the client has adapted,
+//! and the 429 responses it still gets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,7 +20,7 @@ pub struct DeliverySettings {
     pub rate_limit: f64,
     /// The client's starting and highest rate, in requests per second.
     pub client_rate: f64,
-    /// The sandbox's answer latency.
+    /// The delay before the sandbox responds.
     pub latency: Duration,
     /// Time given to the client to adapt; requests in it are counted apart.
     pub warmup: Duration,
@@ -28,7 +28,7 @@ pub struct DeliverySettings {
     pub measured: Duration,
 }
 
-/// Requests the sandbox answered in each phase.
+/// Requests the sandbox responded to in each phase.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Phase {
     pub accepted: u64,

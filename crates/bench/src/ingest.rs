@@ -19,12 +19,12 @@ pub struct IngestSettings {
     pub max_duration: Duration,
 }
 
-/// What the clients saw.
+/// The acknowledgements the clients received.
 #[derive(Debug, Clone)]
 pub struct Ingested {
     pub events: u64,
     pub batches: u64,
-    /// Answers other than 200, which carry no acknowledgement.
+    /// Batches whose response was not a success, which acknowledges nothing.
     pub refused: u64,
     pub seconds: f64,
     /// Latency of acknowledged batches, sorted, in seconds.
@@ -32,7 +32,7 @@ pub struct Ingested {
 }
 
 impl Ingested {
-    /// The latency at quantile `q` (0 to 1), in seconds.
+    /// Returns the latency at quantile `q` (0 to 1), in seconds.
     pub fn quantile(&self, q: f64) -> f64 {
         if self.latencies.is_empty() {
             return f64::NAN;
@@ -69,7 +69,7 @@ pub fn batches(input: &[u8], batch_size: usize) -> Vec<(u64, Vec<u8>)> {
 ///
 /// # Errors
 ///
-/// Returns an error when the HTTP client cannot be built or a request gets no answer.
+/// Returns an error when the HTTP client cannot be built or a request gets no response.
 pub async fn run(batches: Vec<(u64, Vec<u8>)>, settings: IngestSettings) -> Result<Ingested> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(settings.clients)
@@ -110,7 +110,7 @@ pub async fn run(batches: Vec<(u64, Vec<u8>)>, settings: IngestSettings) -> Resu
                     .body(body.clone())
                     .send()
                     .await
-                    .context("a batch got no answer from serve")?;
+                    .context("serve sent no response to a batch")?;
                 let status = response.status();
                 let _ = response.bytes().await;
                 seen.batches += 1;

@@ -94,9 +94,9 @@ fn classify(log: &[startdeliver_sandbox::LoggedRequest]) -> Requests {
 type Known = HashMap<(Entity, String, String), (u64, Map<String, Value>)>;
 
 /// Counts the requests that a destination with perfect knowledge of what it already
-/// wrote needs: one lookup and one create per distinct user and customer (the sandbox
-/// starts empty), one usage write per delivered track, page or screen call, and one
-/// update per identify or group call that changes a field.
+/// wrote needs. That is one lookup and one create per distinct user and customer, because
+/// the sandbox starts empty, one usage write per delivered track, page or screen call,
+/// and one update per identify or group call that changes a field.
 pub fn minimum_requests(events: &[Event], mapping: &Config) -> Requests {
     let mut model = Model {
         mapping,

@@ -1,11 +1,11 @@
 //! A deterministic generator of realistic product usage as NDJSON, sized by event count
 //! or by bytes, written straight to a file so that a gigabyte never sits in memory.
 //!
-//! The shape follows the demo stream of `cargo xtask demo-stream`, scaled up: many
-//! customers of ten users each, a group call per customer and an identify call per user
-//! first, then track, page and screen calls from users of very different activity, later
-//! identify calls that change one trait or repeat the same traits, anonymous page views
-//! and a few alias calls. Every event carries an analytics.js-like `context`, because
+//! The shape follows the demo stream of `cargo xtask demo-stream`, scaled up to many
+//! customers of ten users each. A group call per customer and an identify call per user
+//! come first. Then come track, page and screen calls from users of very different
+//! activity, later identify calls that change one trait or repeat the same traits,
+//! anonymous page views and a few alias calls. Every event carries an analytics.js-like `context`, because
 //! real events do and it is most of their bytes. Names and ids are invented.
 
 use std::io::{self, Write};
@@ -49,11 +49,11 @@ const USER_AGENT: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleW
 pub enum Size {
     /// Exactly this many events.
     Events(u64),
-    /// Events until the output holds at least this many bytes.
+    /// Events until the output contains at least this many bytes.
     Bytes(u64),
 }
 
-/// How the generated events look beyond the defaults.
+/// Optional additions to the generated events.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Shape {
     /// Line items added to the properties of every track, page and screen call, about
@@ -61,7 +61,7 @@ pub struct Shape {
     pub items: u64,
 }
 
-/// What was written.
+/// Counts of the written output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Written {
     pub events: u64,
@@ -81,7 +81,8 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    /// A value in `0..bound`; the modulo bias is negligible for the small bounds used.
+    /// Returns a value in `0..bound`. The modulo bias is negligible for the small bounds
+    /// used here.
     fn below(&mut self, bound: u64) -> u64 {
         self.next_u64() % bound
     }
@@ -243,8 +244,8 @@ fn group_call(owner: &User, rng: &mut Rng) -> Value {
     })
 }
 
-/// An identify call whose traits fit `fixtures/mappings/demo.json5`; `extra_seats`
-/// above zero changes the mapped `trait1`.
+/// Builds an identify call whose traits fit `fixtures/mappings/demo.json5`. An
+/// `extra_seats` above zero changes the mapped `trait1`.
 fn identify_call(user: &User, extra_seats: u64) -> Value {
     let name = format!("User {}", user.id);
     json!({
@@ -342,7 +343,7 @@ fn alias_call(user: &User, rng: &mut Rng) -> Value {
     })
 }
 
-/// The `context` of a browser SDK: library, address, locale, user agent and page.
+/// Builds the `context` of a browser SDK: library, address, locale, user agent and page.
 fn context(event: &Value, rng: &mut Rng) -> Value {
     let path = event["properties"]["path"].as_str().unwrap_or("/dashboard");
     json!({

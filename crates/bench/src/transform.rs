@@ -19,8 +19,8 @@ use startdeliver_sink::wire::{Entity, RecordId, WireProfile, WireRequest};
 pub struct Timing {
     /// Elapsed seconds.
     pub wall: f64,
-    /// Seconds this thread ran on a CPU, which other processes on a shared machine
-    /// change much less than the elapsed time; `None` where Linux's schedstat is missing.
+    /// Seconds this thread ran on a CPU. Other processes on a shared machine change it much
+    /// less than the elapsed time. `None` where Linux's schedstat is missing.
     pub cpu: Option<f64>,
 }
 
@@ -43,7 +43,7 @@ fn timed<T>(work: impl FnOnce() -> T) -> (T, Timing) {
     (result, Timing { wall, cpu })
 }
 
-/// The CPU time of the calling thread, from the first field of
+/// Reads the CPU time of the calling thread from the first field of
 /// `/proc/thread-self/schedstat` (nanoseconds on a CPU).
 fn thread_cpu_seconds() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -60,7 +60,7 @@ pub struct Work {
     pub body_bytes: u64,
 }
 
-/// What the transform needs besides the input.
+/// The mapping and wire profile that the transform applies to the input.
 #[derive(Debug)]
 pub struct Transformer {
     pub mapping: Config,
@@ -112,7 +112,7 @@ impl Transformer {
         work
     }
 
-    /// The write requests of one event, as the sink shapes them.
+    /// Builds the write requests of one event, as the sink shapes them.
     fn requests(&self, event: &Event) -> Vec<WireRequest> {
         if !event.is_enabled_for_startdeliver() {
             return Vec::new();

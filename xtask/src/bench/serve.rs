@@ -23,7 +23,8 @@ use super::{MAPPING, Tools, bench_json};
 const WRITE_KEY: &str = "bench-write-key";
 /// Acknowledged events per second that `serve` should reach on this machine.
 const TARGET_EVENTS_PER_SECOND: f64 = 20_000.0;
-/// Longest time the clients post, so that the whole benchmark stays within budget.
+/// Maximum time the clients post, in seconds, so that the whole benchmark stays within
+/// budget.
 const MAX_INGEST_SECONDS: &str = "150";
 
 /// Measures ingestion and `serve`'s peak memory and adds their rows.
