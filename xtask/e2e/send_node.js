@@ -23,7 +23,9 @@ const analytics = new Analytics({
   host,
   flushAt: 20,
   flushInterval: 200,
-  maxRetries: 20,
+  // analytics-node 2.3.0 waits at most 1 s between attempts and, with its fetch client,
+  // does not see Retry-After, so it needs many attempts to outlast a full spool.
+  maxRetries: 100,
   httpClient: new RecordingClient(),
 })
 analytics.on('error', (err) => console.error(`analytics-node: ${err.code || ''} ${err.reason || err.message || err}`))

@@ -384,13 +384,22 @@ fn wait_drained(port: u16) -> Result<()> {
     bail!("the spool still has pending events after {DRAIN_LIMIT:?}")
 }
 
-/// Counts the sandbox's usage records by `messageId`.
+/// Counts the sandbox's usage records by `messageId`. A sandbox with injected 5xx
+/// faults fails this read too at times, so it is tried up to 20 times.
 fn usage_counts(port: u16) -> Result<HashMap<String, usize>> {
     let path = "/usage?query=%7B%22limit%22%3A1000000%7D";
-    let (status, body) = http_get(port, path, &[("Authorization", SANDBOX_KEY)])?;
-    if status != 200 {
-        bail!("the sandbox answered {status} to GET /usage: {body}");
-    }
+    let mut attempts = 0;
+    let body = loop {
+        attempts += 1;
+        let (status, body) = http_get(port, path, &[("Authorization", SANDBOX_KEY)])?;
+        if status == 200 {
+            break body;
+        }
+        if attempts == 20 {
+            bail!("the sandbox returned {status} to GET /usage {attempts} times: {body}");
+        }
+        sleep(Duration::from_millis(100));
+    };
     let value: serde_json::Value =
         serde_json::from_str(&body).context("the sandbox's usage list is not JSON")?;
     let mut counts = HashMap::new();
