@@ -134,7 +134,7 @@ struct Env {
 }
 
 impl Env {
-    /// Both SDKs against a healthy sandbox.
+    /// Runs both SDKs against a healthy sandbox.
     fn plain_phase(&self, dir: &Path) -> Result<()> {
         println!("e2e: plain phase");
         fs::create_dir_all(dir)?;
@@ -151,8 +151,9 @@ impl Env {
         check_exactly_once(&acknowledged, &usage_counts(sandbox.port)?)
     }
 
-    /// The sandbox answers a fifth of its requests with 5xx, and `serve` answers 429
-    /// while more than 30 events wait, so both `serve` and the SDKs retry.
+    /// Runs both SDKs while the sandbox returns 5xx for a fifth of its requests and
+    /// `serve` returns 429 while more than 30 events wait, so both `serve` and the SDKs
+    /// retry.
     fn faults_phase(&self, dir: &Path) -> Result<()> {
         println!("e2e: faults phase (sandbox 5xx, serve 429)");
         fs::create_dir_all(dir)?;
@@ -187,8 +188,8 @@ impl Env {
         check_exactly_once(&acknowledged, &usage_counts(sandbox.port)?)
     }
 
-    /// `serve` is killed with SIGKILL while both SDKs send and the sandbox is slow, then
-    /// restarted on the same spool; the SDKs retry through the gap.
+    /// Kills `serve` with SIGKILL while both SDKs send and the sandbox is slow, then
+    /// restarts it on the same spool. The SDKs retry through the gap.
     fn kill_phase(&self, dir: &Path) -> Result<()> {
         println!("e2e: kill phase (SIGKILL while sending, restart)");
         fs::create_dir_all(dir)?;
@@ -434,7 +435,7 @@ fn check_exactly_once(acknowledged: &[String], counts: &HashMap<String, usize>) 
     Ok(())
 }
 
-/// A minimal HTTP/1.1 GET on loopback, so that xtask needs no HTTP client crate.
+/// Sends a minimal HTTP/1.1 GET on loopback, so that xtask needs no HTTP client crate.
 fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))
         .with_context(|| format!("failed to connect to 127.0.0.1:{port}"))?;
