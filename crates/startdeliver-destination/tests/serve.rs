@@ -276,6 +276,43 @@ async fn batch_limits_and_bad_events() {
     assert_eq!(letters[0]["messageId"], "no-event-name");
     assert_eq!(letters[0]["reason"], "missing_field");
     drop(serve);
+
+    // Retried, the invalid event leaves the dead letters, and the next serve fails it
+    // again on delivery and dead-letters it anew.
+    let retried = dead_letters(dir.path(), &["retry", "--reason", "missing_field"]);
+    assert_eq!(
+        retried.trim(),
+        "1 dead letters with reason missing_field moved back to the pending events"
+    );
+    assert_eq!(dead_letters(dir.path(), &["list"]), "");
+    let _serve = start_serve(dir.path());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while dead_letters(dir.path(), &["list"]).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the retried event was not dead-lettered again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let again = dead_letters(dir.path(), &["list", "--reason", "missing_field"]);
+    assert!(again.contains(r#""messageId":"no-event-name""#), "{again}");
+}
+
+/// Runs `dead-letters` with `args` on the spool in `data_dir` and returns its stdout.
+fn dead_letters(data_dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_startdeliver-destination"))
+        .arg("dead-letters")
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .expect("dead-letters runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 #[tokio::test]
