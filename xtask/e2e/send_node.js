@@ -23,8 +23,8 @@ const analytics = new Analytics({
   host,
   flushAt: 20,
   flushInterval: 200,
-  // analytics-node 2.3.0 waits at most 1 s between attempts and, with its fetch client,
-  // does not see Retry-After, so it needs many attempts to outlast a full spool.
+  // The SDK retries after short waits and, with its fetch client, does not see
+  // Retry-After (seen with 2.3.0), so it needs many attempts to outlast a full spool.
   maxRetries: 100,
   httpClient: new RecordingClient(),
 })

@@ -17,8 +17,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::ci::cargo;
 
-const NODE_SDK: &str = "@segment/analytics-node@2.3.0";
-const PYTHON_SDK: &str = "segment-analytics-python==2.3.5";
+const NODE_SDK: &str = "@segment/analytics-node@3.1.0";
+const PYTHON_SDK: &str = "segment-analytics-python==2.4.0";
 const WRITE_KEY: &str = "e2e-write-key";
 /// The key a standalone sandbox accepts when `STARTDELIVER_API_KEY` is unset.
 const SANDBOX_KEY: &str = "sandbox-key";
