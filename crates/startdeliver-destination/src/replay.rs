@@ -63,13 +63,18 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     finish_summary(&mut summary, &target, started.elapsed());
     report(&summary, &args, &target)?;
 
-    Ok(if interrupted {
+    Ok(exit_status(interrupted, &summary))
+}
+
+/// The exit status a replay earned: interrupted, some events failed, or all settled.
+pub(crate) fn exit_status(interrupted: bool, summary: &Summary) -> Exit {
+    if interrupted {
         Exit::Interrupted
     } else if summary.failed() > 0 {
         Exit::SomeFailed
     } else {
         Exit::Success
-    })
+    }
 }
 
 /// Submits every item to the driver, counting input rejections as it goes. Returns
@@ -140,7 +145,7 @@ async fn collect(
     Ok(summary)
 }
 
-fn finish_summary(summary: &mut Summary, target: &Target, elapsed: Duration) {
+pub(crate) fn finish_summary(summary: &mut Summary, target: &Target, elapsed: Duration) {
     summary.set_elapsed(elapsed);
     summary.requests = target.sink.client().requests_sent();
     if let Some(sandbox) = &target.sandbox {
@@ -153,7 +158,8 @@ fn finish_summary(summary: &mut Summary, target: &Target, elapsed: Duration) {
     }
 }
 
-fn report(summary: &Summary, args: &ReplayArgs, target: &Target) -> Result<()> {
+/// Prints the summary and writes the files that `--summary-json` and `--final-state` name.
+pub(crate) fn report(summary: &Summary, args: &ReplayArgs, target: &Target) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     write!(stdout, "{summary}").context("failed to write the summary")?;
 

@@ -13,10 +13,10 @@ use tokio::sync::{Notify, watch};
 use crate::cli::ReplayArgs;
 use crate::exit::Exit;
 use crate::inputs::{Inputs, Item};
-use crate::replay::write_json;
+use crate::replay::{exit_status, finish_summary, report};
 use crate::spool::delivery::{self, Until};
 use crate::spool::{Incoming, Spool, now_ms};
-use crate::summary::{RecordCounts, Summary};
+use crate::summary::Summary;
 use crate::target::{self, Target};
 
 /// Events stored in one spool transaction while reading the input.
@@ -44,26 +44,11 @@ pub async fn run(args: ReplayArgs, data_dir: &Path) -> Result<Exit> {
     thread.join();
     let mut summary = result?;
 
-    summary.set_elapsed(started.elapsed());
-    summary.requests = target.sink.client().requests_sent();
-    if let Some(sandbox) = &target.sandbox {
-        let records = sandbox.snapshot();
-        summary.sandbox_records = Some(RecordCounts {
-            users: records.users.len(),
-            customers: records.customers.len(),
-            usage: records.usage.len(),
-        });
-    }
+    finish_summary(&mut summary, &target, started.elapsed());
     report(&summary, &args, &target)?;
 
     let interrupted = *stopped.borrow();
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else if summary.failed() > 0 {
-        Exit::SomeFailed
-    } else {
-        Exit::Success
-    })
+    Ok(exit_status(interrupted, &summary))
 }
 
 async fn store_and_deliver(
@@ -168,20 +153,6 @@ async fn store_batch(
         summary.count_settled(&startdeliver_sink::Settlement::Skipped(
             segment_spec::SkipReason::Duplicate,
         ));
-    }
-    Ok(())
-}
-
-fn report(summary: &Summary, args: &ReplayArgs, target: &Target) -> Result<()> {
-    use std::io::Write;
-
-    let mut stdout = std::io::stdout().lock();
-    write!(stdout, "{summary}").context("failed to write the summary")?;
-    if let Some(path) = &args.summary_json {
-        write_json(path, &serde_json::to_value(summary)?)?;
-    }
-    if let (Some(path), Some(sandbox)) = (&args.final_state, &target.sandbox) {
-        write_json(path, &serde_json::to_value(sandbox.snapshot())?)?;
     }
     Ok(())
 }
