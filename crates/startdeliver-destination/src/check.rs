@@ -18,6 +18,8 @@ use crate::target::{self, API_KEY_ENV};
 #[serde(rename_all = "lowercase")]
 enum Status {
     Ok,
+    /// Valid, but probably not what was meant.
+    Warning,
     Invalid,
     Failed,
     Skipped,
@@ -27,6 +29,7 @@ impl Status {
     fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
+            Self::Warning => "warning",
             Self::Invalid => "invalid",
             Self::Failed => "failed",
             Self::Skipped => "skipped",
@@ -165,6 +168,13 @@ async fn check_mapping(args: &CheckArgs, api_key: Option<&ApiKey>, output: &mut 
                     config.customer_mapping().len(),
                 ),
             );
+            let user_field = args.target.user_field.as_deref().unwrap_or_default();
+            let profile = target::wire_profile(&args.target).unwrap_or_default();
+            if !user_field.trim().is_empty()
+                && let Some(warning) = target::user_field_mismatch(&profile, user_field, &config)
+            {
+                output.push(Status::Warning, warning);
+            }
         }
         Err(err) => output.push(Status::Invalid, format!("{err:#}")),
     }

@@ -44,11 +44,27 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli.command)) {
         Ok(exit) => exit.into(),
+        // A reader that closed the pipe early, such as `head`, wanted no more output.
+        Err(err) if is_broken_pipe(&err) => Exit::Success.into(),
         Err(err) => {
             report_error(&err);
             Exit::Usage.into()
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        let io_kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        io_kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 async fn run(command: Command) -> anyhow::Result<Exit> {

@@ -48,11 +48,22 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     let collector = tokio::spawn(collect(settled, progress.clone(), dead_letters.take()));
 
     let mut summary = Summary::default();
-    let interrupted = feed(&driver, inputs, &mut summary, &progress).await;
+    let mut interrupted = feed(&driver, inputs, &mut summary, &progress).await;
     if interrupted {
         driver.stop("interrupted");
     }
-    if let Err(err) = driver.close().await {
+    // Retries can hold the run for the whole retry window after the input is read, so
+    // Ctrl-C must still stop it then.
+    let closed = tokio::select! {
+        closed = driver.close() => closed,
+        _ = tokio::signal::ctrl_c(), if !interrupted => {
+            tracing::warn!("interrupted; events still pending are not delivered");
+            interrupted = true;
+            driver.stop("interrupted");
+            driver.close().await
+        }
+    };
+    if let Err(err) = closed {
         tracing::error!(error = %err, "delivery stopped before every event settled");
     }
     drop(driver);
@@ -60,6 +71,9 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     let settled_summary = collector.await.context("the result collector failed")??;
     progress.finish();
     summary.merge_settled(settled_summary);
+    if summary.events_read == 0 {
+        tracing::warn!("the input contained no events");
+    }
     finish_summary(&mut summary, &target, started.elapsed());
     report(&summary, &args, &target)?;
 

@@ -172,6 +172,11 @@ pub async fn connect(
     };
     let client = Client::new(client_config).context("invalid Startdeliver connection settings")?;
 
+    if let Some(config) = &mapping
+        && let Some(warning) = user_field_mismatch(client.profile(), &user_field, config)
+    {
+        tracing::warn!("{warning}");
+    }
     let mut sink_config = SinkConfig::new(user_field);
     sink_config.mapping = mapping;
     let sink = StartdeliverSink::new(client, sink_config)?;
@@ -187,5 +192,24 @@ pub async fn connect(
         api_key,
         mapping: mapping_source,
         sandbox,
+    })
+}
+
+/// Describes the mismatch when the user field of track, page and screen calls and the
+/// mapping's user match field name different Startdeliver fields, because identify calls
+/// and the other calls would then find or create different users for one `userId`.
+pub fn user_field_mismatch(
+    profile: &WireProfile,
+    user_field: &str,
+    mapping: &field_mapping::Config,
+) -> Option<String> {
+    let user_key = profile.field_key(user_field.trim());
+    let match_key = profile.field_key(&mapping.user_match().field);
+    (user_key != match_key).then(|| {
+        format!(
+            "the user field {user_key} differs from the mapping's match field {match_key}, so \
+             identify calls and track, page or screen calls create separate users; set \
+             --user-field to {match_key} unless that is intended"
+        )
     })
 }

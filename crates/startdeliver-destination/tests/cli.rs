@@ -515,3 +515,101 @@ fn replay_reloads_a_changed_mapping_file() {
     assert_eq!(name_of("u1"), Some(Value::from("Old")));
     assert_eq!(name_of("u2"), Some(Value::from("New")));
 }
+
+#[test]
+fn check_warns_when_user_field_and_mapping_disagree() {
+    command()
+        .args(["check", "--user-field", "externalId", "--mapping"])
+        .arg(fixture("mappings/documented-example.json5"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("warning"))
+        .stdout(predicate::str::contains(
+            "set --user-field to customfieldMatchingId",
+        ));
+}
+
+#[test]
+fn replay_warns_on_empty_input() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("empty.ndjson");
+    std::fs::write(&empty, "").expect("write file");
+
+    command()
+        .args(["replay", "--sandbox", "--user-field", "matchingId"])
+        .arg(&empty)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("the input contained no events"));
+}
+
+#[test]
+fn plan_into_a_closed_pipe_exits_quietly() {
+    use std::io::{BufRead, BufReader};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = dir.path().join("events.ndjson");
+    // Enough output to overflow a pipe buffer, so that plan writes after the reader left.
+    let lines: String = (0..2_000)
+        .map(|i| {
+            format!(
+                "{{\"type\":\"track\",\"userId\":\"u{}\",\"event\":\"E\",\"messageId\":\"m{i}\",\
+                 \"timestamp\":\"2024-03-01T09:00:00Z\"}}\n",
+                i % 50
+            )
+        })
+        .collect();
+    std::fs::write(&events, lines).expect("write events");
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin(BINARY))
+        .args(["plan", "--user-field", "matchingId"])
+        .arg(&events)
+        .env_remove("STARTDELIVER_MAPPING")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plan starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let output = child.wait_with_output().expect("plan ends");
+
+    assert!(first.contains("\"outcome\""), "{first}");
+    assert_eq!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert!(
+        !stderr.contains("\u{1b}["),
+        "colour codes in a log that is not a terminal"
+    );
+}
+
+#[test]
+fn interrupt_stops_replay_while_it_retries() {
+    // A port that was free a moment ago: every request fails, so events keep retrying.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin(BINARY))
+        .args(["replay", "--user-field", "matchingId"])
+        .args(["--api-url", &format!("http://127.0.0.1:{port}/")])
+        .arg(fixture("events/ok/array.json"))
+        .env("STARTDELIVER_API_KEY", "interrupt-test-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("replay starts");
+
+    std::thread::sleep(Duration::from_secs(3));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("replay ends");
+
+    assert_eq!(output.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("not delivered"));
+}
