@@ -10,6 +10,7 @@ mod ci;
 mod demo;
 mod demo_stream;
 mod e2e;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -32,7 +33,10 @@ tasks:
           deterministic demo stream (20,000 events, 24 customers, 216 users)
   bench   build release binaries and measure transform speed, requests per event,
           delivery under a rate limit and peak memory, each next to its baseline
-          and target (about 10 minutes; inputs go to target/bench)";
+          and target (about 10 minutes; inputs go to target/bench)
+  fuzz [--seconds N] [TARGET...]
+          run each cargo-fuzz target in fuzz/ for N seconds (default 60), seeded
+          from fixtures/; installs cargo-fuzz when missing and fails on a crash";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,6 +47,7 @@ fn main() -> ExitCode {
         Some("demo") => demo::run(&project_root()),
         Some("demo-stream") => demo_stream::write(&project_root()),
         Some("e2e") => e2e::run(&project_root()),
+        Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
