@@ -123,7 +123,7 @@ impl TimeSource {
     ];
 }
 
-/// Where an event's `messageId` came from.
+/// Source of an event's `messageId`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum MessageIdSource {
@@ -197,7 +197,7 @@ impl Event {
         }
     }
 
-    /// The event time in UTC; [`Event::time_source`] says which field supplied it.
+    /// The event time in UTC. [`Event::time_source`] names the field that supplied it.
     pub fn time(&self) -> Timestamp {
         self.time
     }
