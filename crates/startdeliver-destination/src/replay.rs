@@ -13,7 +13,7 @@ use serde_json::json;
 use startdeliver_sink::{Driver, DriverConfig, Settled, Settlement};
 use tokio::sync::mpsc;
 
-use crate::cli::ReplayArgs;
+use crate::cli::{DeliveryArgs, ReplayArgs};
 use crate::exit::Exit;
 use crate::inputs::{Inputs, Item};
 use crate::summary::{RecordCounts, Summary};
@@ -35,14 +35,7 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     }
 
     let started = Instant::now();
-    let driver_config = DriverConfig {
-        concurrency: args.delivery.concurrency,
-        retry: startdeliver_sink::policy::RetryPolicy {
-            window: args.delivery.retry_window,
-            ..Default::default()
-        },
-        ..DriverConfig::default()
-    };
+    let driver_config = driver_config(&args.delivery);
     let (driver, settled) = Driver::new(Arc::clone(&target.sink), driver_config);
     let progress = Progress::new();
     let collector = tokio::spawn(collect(settled, progress.clone(), dead_letters.take()));
@@ -78,6 +71,18 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     report(&summary, &args, &target)?;
 
     Ok(exit_status(interrupted, &summary))
+}
+
+/// The driver limits that `--concurrency` and `--retry-window` set.
+pub(crate) fn driver_config(delivery: &DeliveryArgs) -> DriverConfig {
+    DriverConfig {
+        concurrency: delivery.concurrency,
+        retry: startdeliver_sink::policy::RetryPolicy {
+            window: delivery.retry_window,
+            ..Default::default()
+        },
+        ..DriverConfig::default()
+    }
 }
 
 /// The exit status a replay earned: interrupted, some events failed, or all settled.

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use startdeliver_sink::{Driver, DriverConfig};
+use startdeliver_sink::Driver;
 use tokio::sync::{Notify, watch};
 
 use crate::cli::ReplayArgs;
 use crate::exit::Exit;
 use crate::inputs::{Inputs, Item};
-use crate::replay::{exit_status, finish_summary, report};
+use crate::replay::{driver_config, exit_status, finish_summary, report};
 use crate::spool::delivery::{self, Until};
 use crate::spool::{Incoming, Spool, now_ms};
 use crate::summary::Summary;
@@ -65,14 +65,7 @@ async fn store_and_deliver(
     let pending = spool.pending();
     tracing::info!(pending, spool = %spool.path().display(), "input stored; delivering from the spool");
 
-    let driver_config = DriverConfig {
-        concurrency: args.delivery.concurrency,
-        retry: startdeliver_sink::policy::RetryPolicy {
-            window: args.delivery.retry_window,
-            ..Default::default()
-        },
-        ..DriverConfig::default()
-    };
+    let driver_config = driver_config(&args.delivery);
     let (driver, settled) = Driver::new(Arc::clone(&target.sink), driver_config);
     let received = delivery::received_times();
     let collector = delivery::spawn_collector(spool.clone(), settled, received.clone());

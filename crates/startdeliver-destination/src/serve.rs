@@ -68,14 +68,7 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
         webhook_secret: args.webhook_secret.clone().map(WebhookSecret::new),
         max_pending: args.max_pending,
         drain_timeout: args.drain_timeout,
-        driver: DriverConfig {
-            concurrency: args.delivery.concurrency,
-            retry: startdeliver_sink::policy::RetryPolicy {
-                window: args.delivery.retry_window,
-                ..Default::default()
-            },
-            ..DriverConfig::default()
-        },
+        driver: crate::replay::driver_config(&args.delivery),
         metrics,
     };
     let result = serve(settings, &target, spool, listener, shutdown_signal()).await;
