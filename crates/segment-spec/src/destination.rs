@@ -42,7 +42,7 @@ pub enum Outcome {
     /// Delivery failed for a reason that may pass, such as a rate limit or a server error.
     RetryLater {
         reason: String,
-        /// How long the destination asked to wait, when it said.
+        /// How long the destination asked the caller to wait, when it gave a delay.
         #[serde(skip_serializing_if = "Option::is_none")]
         after: Option<Duration>,
     },

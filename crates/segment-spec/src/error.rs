@@ -122,7 +122,7 @@ pub enum ErrorKind {
         line: usize,
         column: usize,
     },
-    /// A line holds bytes that are not UTF-8.
+    /// A line contains bytes that are not UTF-8.
     #[error("invalid UTF-8 at line {line}, column {column}; events must be UTF-8 JSON")]
     InvalidUtf8 { line: usize, column: usize },
     /// A single line is longer than the reader buffers.

@@ -11,8 +11,8 @@ use crate::reader::ReadOptions;
 /// Maximum length of a given `messageId`, in characters.
 pub const MAX_MESSAGE_ID_CHARS: usize = 100;
 
-/// Largest integer that an `f64` holds exactly; ids written as floats beyond it may have
-/// lost digits before they reached us.
+/// Largest integer that an `f64` represents exactly. Ids written as floats beyond it
+/// may have lost digits before they reached us.
 const MAX_EXACT_FLOAT_INTEGER: f64 = 9_007_199_254_740_992.0;
 
 const ID_EXPECTED: &str = "a string or an integer";

@@ -61,7 +61,7 @@ pub enum Command {
 /// Destination and matching settings.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// Startdeliver user field that holds the Segment userId, for track, page and screen
+    /// Startdeliver user field that contains the Segment userId, for track, page and screen
     /// calls: a custom-field alias (`externalId`), its API key (`customfieldExternalId`),
     /// or a standard field such as `email`.
     #[arg(long, env = "STARTDELIVER_USER_FIELD", value_name = "FIELD")]
@@ -219,15 +219,15 @@ pub struct SandboxArgs {
     #[arg(long, requires = "rate_limit")]
     pub no_retry_after: bool,
 
-    /// Fraction of requests, 0.0 to 1.0, answered with 500, 502 or 503.
+    /// Fraction of requests, 0.0 to 1.0, that get a 500, 502 or 503 response.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub error_rate: f64,
 
-    /// Fraction of requests, 0.0 to 1.0, whose connection is closed without an answer.
+    /// Fraction of requests, 0.0 to 1.0, whose connection is closed without a response.
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub drop_rate: f64,
 
-    /// Delay added before every answer, such as `20ms`.
+    /// Delay added before every response, such as `20ms`.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
 

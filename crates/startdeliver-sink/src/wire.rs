@@ -41,7 +41,7 @@ pub struct WireProfile {
     pub id_key: String,
     /// Key that wraps results in API responses.
     pub result_key: String,
-    /// Key on a user that holds the id of its customer.
+    /// Key on a user that contains the id of its customer.
     pub customer_link_key: String,
     /// Key names of a usage event.
     pub usage: UsageKeys,
