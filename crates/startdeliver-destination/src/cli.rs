@@ -251,6 +251,12 @@ pub struct SandboxArgs {
     /// stay valid when each collection's ids run from 1 in order.
     #[arg(long, value_name = "FILE")]
     pub seed_records: Option<PathBuf>,
+
+    /// Keep the records in this JSON file across restarts: load it at start when it
+    /// exists, with the ids it holds, and write it on Ctrl-C or SIGTERM. A sandbox
+    /// killed with SIGKILL loses what changed since it started.
+    #[arg(long, value_name = "FILE", conflicts_with = "seed_records")]
+    pub state_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

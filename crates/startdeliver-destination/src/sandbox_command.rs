@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
-use startdeliver_sandbox::{Entity, Faults, RateLimit, Sandbox, SandboxConfig, ServerErrors};
+use startdeliver_sandbox::{
+    Entity, Faults, RateLimit, Sandbox, SandboxConfig, ServerErrors, Snapshot,
+};
 
 use crate::cli::SandboxArgs;
 use crate::exit::Exit;
@@ -44,11 +46,24 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
     let profile = target::read_wire_profile(args.wire_profile.as_deref())?;
     config.profile = target::sandbox_profile(&profile);
     let seed = args.seed_records.as_deref().map(read_seed).transpose()?;
+    config.initial_records = args
+        .state_file
+        .as_deref()
+        .map(read_state)
+        .transpose()?
+        .flatten();
 
     tracing::info!(listen = %args.listen, "sandbox starting; stop it with Ctrl-C");
-    let sandbox = Sandbox::start(config)
-        .await
-        .with_context(|| format!("the sandbox on {} failed", args.listen))?;
+    let sandbox = Sandbox::start(config).await.map_err(|err| {
+        let context = match (&err, &args.state_file) {
+            (startdeliver_sandbox::Error::InvalidSnapshot { .. }, Some(path)) => format!(
+                "state file {} cannot be loaded; fix or delete it",
+                path.display()
+            ),
+            _ => format!("failed to start the sandbox on {}", args.listen),
+        };
+        anyhow::Error::new(err).context(context)
+    })?;
     if let (Some(seed), Some(path)) = (seed, &args.seed_records) {
         let seeded = insert_seed(&sandbox, seed, &profile.id_key)
             .with_context(|| format!("invalid seed records in {}", path.display()));
@@ -57,10 +72,59 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
             return Err(err);
         }
     }
+
     shutdown_signal().await;
+    let snapshot = sandbox.snapshot();
     sandbox.shutdown().await;
+    if let Some(path) = &args.state_file {
+        save_state(&snapshot, path)?;
+    }
     tracing::info!("sandbox stopped");
     Ok(Exit::Success)
+}
+
+/// Reads the records a previous run saved to `path`, or `None` when the file does not
+/// exist yet.
+fn read_state(path: &Path) -> Result<Option<Snapshot>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            tracing::info!(path = %path.display(), "no state file yet, so the sandbox starts empty");
+            return Ok(None);
+        }
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("failed to read state file {}", path.display()));
+        }
+    };
+    let snapshot: Snapshot = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "state file {} is invalid: expected {{\"users\": [...], \"customers\": [...], \
+             \"usage\": [...]}} as the sandbox writes it; delete it to start empty",
+            path.display()
+        )
+    })?;
+    tracing::info!(
+        path = %path.display(),
+        users = snapshot.users.len(),
+        customers = snapshot.customers.len(),
+        usage = snapshot.usage.len(),
+        "loading records from the state file"
+    );
+    Ok(Some(snapshot))
+}
+
+/// Writes the records to a temporary file beside `path` and renames it over `path`, so a
+/// crash while writing leaves the previous state whole.
+fn save_state(snapshot: &Snapshot, path: &Path) -> Result<()> {
+    let temporary = path.with_extension("tmp");
+    let text = serde_json::to_vec(snapshot).context("failed to encode the sandbox records")?;
+    std::fs::write(&temporary, text)
+        .with_context(|| format!("failed to write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("failed to replace state file {}", path.display()))?;
+    tracing::info!(path = %path.display(), "records saved to the state file");
+    Ok(())
 }
 
 /// Records to start a sandbox with. Each collection may be left out.

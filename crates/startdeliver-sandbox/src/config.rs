@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use crate::faults::Faults;
 use crate::profile::WireProfile;
+use crate::store::Snapshot;
 
 /// Everything a sandbox needs to start.
 #[derive(Clone)]
@@ -23,6 +24,9 @@ pub struct SandboxConfig {
     /// Maximum number of request-log entries kept. When the log is full the oldest entry
     /// goes, and `None` keeps all. Set a limit for long benchmark runs, whose log would otherwise grow without end.
     pub request_log_capacity: Option<usize>,
+    /// Records to start with, each keeping the id it has, such as a [`Snapshot`] saved by an
+    /// earlier run. They are loaded before the first connection is accepted.
+    pub initial_records: Option<Snapshot>,
 }
 
 impl SandboxConfig {
@@ -34,6 +38,7 @@ impl SandboxConfig {
             profile: WireProfile::default(),
             faults: Faults::default(),
             request_log_capacity: None,
+            initial_records: None,
         }
     }
 }
@@ -46,6 +51,7 @@ impl fmt::Debug for SandboxConfig {
             .field("profile", &self.profile)
             .field("faults", &self.faults)
             .field("request_log_capacity", &self.request_log_capacity)
+            .field("initial_records", &self.initial_records.is_some())
             .finish()
     }
 }

@@ -28,6 +28,13 @@ pub enum Error {
         reason: String,
     },
 
+    /// The initial records of a [`SandboxConfig`](crate::SandboxConfig) cannot be loaded.
+    #[error("invalid sandbox snapshot: {reason}")]
+    InvalidSnapshot {
+        /// The record and the check it failed.
+        reason: String,
+    },
+
     /// A record inserted through [`Sandbox::insert`](crate::Sandbox::insert) was rejected by the
     /// same checks the HTTP API applies.
     #[error("invalid {entity} record: {reason}")]

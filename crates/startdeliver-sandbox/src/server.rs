@@ -51,10 +51,20 @@ impl Sandbox {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidFaults`] when `config.faults` is out of range, [`Error::Bind`] when the
+    /// [`Error::InvalidFaults`] when `config.faults` is out of range,
+    /// [`Error::InvalidSnapshot`] when a record of `config.initial_records` is not an object,
+    /// lacks a numeric id or repeats an id of its collection, and [`Error::Bind`] when the
     /// address cannot be bound.
     pub async fn start(config: SandboxConfig) -> Result<Self, Error> {
         config.faults.validate()?;
+        let mut store = Store::new(config.profile.clone());
+        if let Some(records) = config.initial_records {
+            store.restore(records).map_err(|err| match err {
+                StoreError::Invalid(reason) | StoreError::NotFound(reason) => {
+                    Error::InvalidSnapshot { reason }
+                }
+            })?;
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|source| Error::Bind {
@@ -68,7 +78,7 @@ impl Sandbox {
 
         let state = Arc::new(ApiState {
             api_key: ApiKey(config.api_key),
-            store: Mutex::new(Store::new(config.profile.clone())),
+            store: Mutex::new(store),
             profile: config.profile,
             faults: Mutex::new(FaultState::new(config.faults)),
             log: Mutex::new(RequestLog::new(config.request_log_capacity)),

@@ -126,6 +126,38 @@ impl Store {
         Ok(Value::Object(record))
     }
 
+    /// Loads the records of a saved snapshot with the ids they have, so that links between
+    /// them and ids that clients cached stay valid. Records are not checked again, because
+    /// the snapshot came from a store that checked them.
+    pub(crate) fn restore(&mut self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let id_key = self.profile.id_key.clone();
+        let collections = [
+            (Entity::Customer, snapshot.customers),
+            (Entity::User, snapshot.users),
+            (Entity::Usage, snapshot.usage),
+        ];
+        for (entity, records) in collections {
+            for (position, record) in records.into_iter().enumerate() {
+                let Value::Object(record) = record else {
+                    return Err(StoreError::Invalid(format!(
+                        "{entity} record {position} is not a JSON object"
+                    )));
+                };
+                let Some(id) = record.get(&id_key).and_then(Value::as_u64) else {
+                    return Err(StoreError::Invalid(format!(
+                        "{entity} record {position} has no numeric \"{id_key}\""
+                    )));
+                };
+                if !self.table_mut(entity).restore(id, record) {
+                    return Err(StoreError::Invalid(format!(
+                        "{entity} id {id} appears twice"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn snapshot(&self) -> Snapshot {
         let all = |table: &Table| table.records().cloned().map(Value::Object).collect();
         Snapshot {
@@ -455,6 +487,39 @@ mod tests {
         invalid(
             store().update(Entity::Usage, 1, json!({})),
             "cannot be updated",
+        );
+    }
+
+    #[test]
+    fn restore_keeps_ids_and_continues_after_them() {
+        let mut saved = store();
+        for email in ["a@example.com", "b@example.com"] {
+            saved
+                .create(Entity::User, json!({ "email": email }))
+                .expect("create");
+        }
+        let snapshot = saved.snapshot();
+
+        let mut restored = store();
+        restored.restore(snapshot.clone()).expect("restore");
+        assert_eq!(restored.snapshot(), snapshot);
+        let next = restored
+            .create(Entity::User, json!({"email": "c@example.com"}))
+            .expect("create");
+        assert_eq!(next["id"], json!(3));
+    }
+
+    #[test]
+    fn restore_rejects_repeated_id() {
+        let record = json!({"id": 4, "email": "a@example.com"});
+        let snapshot = Snapshot {
+            users: vec![record.clone(), record],
+            ..Snapshot::default()
+        };
+        let result = store().restore(snapshot);
+        assert_eq!(
+            result,
+            Err(StoreError::Invalid("user id 4 appears twice".to_owned()))
         );
     }
 

@@ -56,6 +56,20 @@ impl Table {
         record
     }
 
+    /// Stores a record under the id it already has, such as one read back from a saved
+    /// state, and moves the next id past it. Returns `false` when that id is taken.
+    pub(super) fn restore(&mut self, id: u64, record: Record) -> bool {
+        if self.records.contains_key(&id) {
+            return false;
+        }
+        self.next_id = self.next_id.max(id.saturating_add(1));
+        for (field, value) in &record {
+            add_to_index(&mut self.index, field, value, id);
+        }
+        self.records.insert(id, record);
+        true
+    }
+
     /// Overwrites the given fields of a record and returns it, or `None` for an unknown id.
     pub(super) fn update(&mut self, id: u64, fields: Record) -> Option<Record> {
         let record = self.records.get_mut(&id)?;
