@@ -149,6 +149,19 @@ async fn handle_request(
             // The connection task drops this future together with the connection.
             return std::future::pending().await;
         }
+        Action::HandleThenDrop => {
+            let response = serve_api(&state, &incoming, &parts.headers);
+            let status = response.status.as_u16();
+            log_request(
+                &state,
+                &incoming,
+                Some(status),
+                Some(InjectedFault::DroppedResponse),
+            );
+            tracing::debug!(method = %incoming.method, path = %incoming.path, status, "handled the request, dropping the connection");
+            connection.close();
+            return std::future::pending().await;
+        }
     };
 
     let response = log_response(&state, &incoming, response, fault);

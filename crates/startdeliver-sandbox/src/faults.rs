@@ -19,8 +19,8 @@ use crate::error::Error;
 ///
 /// A request that matches a pending [`ScriptedFault`] gets that step's action and nothing
 /// else. Any other request meets the rate limit first, then dropped connections, then server
-/// errors, and is handled normally when none of them fires. `latency` delays every response
-/// except scripted ones.
+/// errors, then slow answers, and is handled normally when none of them fires. `latency`
+/// delays every response except scripted ones, dropped connections and slow answers.
 ///
 /// In JSON every key is optional:
 ///
@@ -29,8 +29,10 @@ use crate::error::Error;
 ///   "seed": 7,
 ///   "rate_limit": {"requests_per_second": 5, "burst": 10, "retry_after": "http_date"},
 ///   "drop_rate": 0.01,
+///   "drop_timing": "after_handling",
 ///   "server_errors": {"rate": 0.05, "statuses": [502, 503]},
 ///   "latency_ms": 50,
+///   "slow_answers": {"rate": 0.05, "delay_ms": 3000},
 ///   "latency_timing": "after_handling",
 ///   "script": [{"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}}]
 /// }
@@ -45,6 +47,9 @@ pub struct Faults {
     /// Fraction of requests, from 0.0 to 1.0, whose connection is closed with no response.
     /// Nothing is stored for them.
     pub drop_rate: f64,
+    /// Whether a dropped connection closes before the request takes effect, so nothing is
+    /// stored, or after, so the record exists although the client saw no response.
+    pub drop_timing: DropTiming,
     /// A fraction of requests that get a 5xx response and store nothing.
     pub server_errors: Option<ServerErrors>,
     /// Delay added to every response except scripted ones and dropped connections,
@@ -53,6 +58,9 @@ pub struct Faults {
     pub latency: Duration,
     /// Whether `latency` runs before or after the request takes effect.
     pub latency_timing: LatencyTiming,
+    /// A fraction of requests that take effect and then wait before their response, such as
+    /// to outlast a client's timeout. The wait replaces `latency` for those requests.
+    pub slow_answers: Option<SlowAnswers>,
     /// Steps for upcoming requests, each used once.
     pub script: Vec<ScriptedFault>,
 }
@@ -65,6 +73,9 @@ impl Faults {
     /// [`Error::InvalidFaults`] naming the first field out of range.
     pub fn validate(&self) -> Result<(), Error> {
         check_fraction("drop_rate", self.drop_rate)?;
+        if let Some(slow) = &self.slow_answers {
+            check_fraction("slow_answers.rate", slow.rate)?;
+        }
         if let Some(limit) = &self.rate_limit {
             if !(limit.requests_per_second.is_finite() && limit.requests_per_second > 0.0) {
                 return Err(invalid(
@@ -115,6 +126,30 @@ pub enum LatencyTiming {
     AfterHandling,
     /// The request waits, then takes effect and gets its response.
     BeforeHandling,
+}
+
+/// When a dropped connection closes, relative to the request taking effect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropTiming {
+    /// The connection closes first and nothing is stored.
+    #[default]
+    BeforeHandling,
+    /// The request takes effect, then the connection closes in place of the response, as
+    /// when a network fails while the response is on its way.
+    AfterHandling,
+}
+
+/// A fraction of requests with late responses: each takes effect at once and its response
+/// waits `delay`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowAnswers {
+    /// Fraction of requests, from 0.0 to 1.0.
+    pub rate: f64,
+    /// Wait before the response, `delay_ms` in JSON.
+    #[serde(rename = "delay_ms", with = "duration_ms")]
+    pub delay: Duration,
 }
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
@@ -314,6 +349,8 @@ pub enum InjectedFault {
     ServerError,
     /// The connection was closed with no response.
     DroppedConnection,
+    /// The request took effect, then the connection was closed in place of the response.
+    DroppedResponse,
     /// A scripted step responded or dropped the connection.
     Scripted,
 }
@@ -370,6 +407,8 @@ pub(crate) enum Action {
     DropConnection {
         fault: InjectedFault,
     },
+    /// Handles the request, then closes the connection instead of responding.
+    HandleThenDrop,
 }
 
 /// Faults in force plus the state they need between requests.
@@ -440,14 +479,28 @@ impl FaultState {
             return respond(429, retry_after, InjectedFault::RateLimited);
         }
         if self.faults.drop_rate > 0.0 && self.rng.random_bool(self.faults.drop_rate) {
-            return Decision::immediate(Action::DropConnection {
-                fault: InjectedFault::DroppedConnection,
+            return Decision::immediate(match self.faults.drop_timing {
+                DropTiming::BeforeHandling => Action::DropConnection {
+                    fault: InjectedFault::DroppedConnection,
+                },
+                DropTiming::AfterHandling => Action::HandleThenDrop,
             });
         }
         if let Some(status) = self.draw_server_error() {
             return respond(status, None, InjectedFault::ServerError);
         }
+        if let Some(delay) = self.draw_slow_answer() {
+            return Decision {
+                delay_after: delay,
+                ..Decision::immediate(Action::Handle)
+            };
+        }
         with_latency(Action::Handle)
+    }
+
+    fn draw_slow_answer(&mut self) -> Option<Duration> {
+        let slow = self.faults.slow_answers.as_ref()?;
+        (slow.rate > 0.0 && self.rng.random_bool(slow.rate)).then_some(slow.delay)
     }
 
     /// Takes a token from the bucket. Returns `Some` when the request is over the limit,

@@ -107,8 +107,8 @@ mod store;
 pub use config::SandboxConfig;
 pub use error::Error;
 pub use faults::{
-    Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm, ScriptedAction,
-    ScriptedFault, ServerErrors,
+    DropTiming, Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm,
+    ScriptedAction, ScriptedFault, ServerErrors, SlowAnswers,
 };
 pub use log::LoggedRequest;
 pub use profile::WireProfile;

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
 use startdeliver_sandbox::{
-    Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm, Sandbox,
-    SandboxConfig, ScriptedAction, ScriptedFault, ServerErrors,
+    DropTiming, Faults, InjectedFault, LatencyTiming, RateLimit, RetryAfter, RetryAfterForm,
+    Sandbox, SandboxConfig, ScriptedAction, ScriptedFault, ServerErrors, SlowAnswers,
 };
 
 const KEY: &str = "sandbox-test-key";
@@ -324,6 +324,54 @@ async fn dropped_connection_stores_nothing() {
     assert_eq!(log.len(), 1);
     assert_eq!(log[0].status, None);
     assert_eq!(log[0].fault, Some(InjectedFault::DroppedConnection));
+}
+
+#[tokio::test]
+async fn dropped_response_still_stores() {
+    let sandbox = start(Faults {
+        drop_rate: 1.0,
+        drop_timing: DropTiming::AfterHandling,
+        ..Faults::default()
+    })
+    .await;
+    let client = client(CLIENT_TIMEOUT);
+
+    let result = create_user(&client, &sandbox, "a@example.com").await;
+
+    let err = result.expect_err("no response");
+    assert!(!err.is_timeout(), "the connection is closed: {err:?}");
+    assert_eq!(sandbox.snapshot().users.len(), 1);
+    let log = sandbox.request_log();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].status, Some(200));
+    assert_eq!(log[0].fault, Some(InjectedFault::DroppedResponse));
+}
+
+#[tokio::test]
+async fn slow_answers_delay_only_their_fraction() {
+    let sandbox = start(Faults {
+        seed: 3,
+        slow_answers: Some(SlowAnswers {
+            rate: 0.5,
+            delay: Duration::from_secs(60),
+        }),
+        ..Faults::default()
+    })
+    .await;
+    let impatient = client(Duration::from_secs(2));
+
+    let mut timeouts = 0;
+    for index in 0..10 {
+        let result = create_user(&impatient, &sandbox, &format!("u{index}@example.com")).await;
+        if let Err(err) = result {
+            assert!(err.is_timeout(), "{err:?}");
+            timeouts += 1;
+        }
+    }
+
+    assert!((1..10).contains(&timeouts), "{timeouts} of 10 timed out");
+    // Slow answers take effect before their delay, so every request stored a record.
+    wait_until(|| sandbox.snapshot().users.len() == 10).await;
 }
 
 #[tokio::test]
