@@ -707,6 +707,8 @@ mod tests {
             "server_errors": {"rate": 0.05},
             "latency_ms": 50,
             "latency_timing": "before_handling",
+            "drop_timing": "after_handling",
+            "slow_answers": {"rate": 0.1, "delay_ms": 3000},
             "script": [
                 {"method": "POST", "path": "/usage", "action": {"respond": {"status": 503}}},
                 {"action": {"handle_slowly_ms": 300}},
@@ -724,9 +726,14 @@ mod tests {
                 retry_after: Some(RetryAfterForm::HttpDate),
             }),
             drop_rate: 0.0,
+            drop_timing: DropTiming::AfterHandling,
             server_errors: Some(ServerErrors::rate(0.05)),
             latency: Duration::from_millis(50),
             latency_timing: LatencyTiming::BeforeHandling,
+            slow_answers: Some(SlowAnswers {
+                rate: 0.1,
+                delay: Duration::from_secs(3),
+            }),
             script: vec![
                 ScriptedFault::request("POST", "/usage", ScriptedAction::status(503)),
                 ScriptedFault::any(ScriptedAction::HandleSlowly(Duration::from_millis(300))),
