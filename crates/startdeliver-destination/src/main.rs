@@ -31,6 +31,12 @@ use crate::exit::Exit;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    if cfg!(feature = "broken-retry") {
+        tracing::warn!(
+            "this build has the test-only broken-retry feature: events that fail with a \
+             retryable error are dropped; rebuild without it before delivering real data"
+        );
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -298,6 +298,10 @@ where
                 tracing::error!(message_id, attempt = attempts, code = %reason.code, error = %reason.message, "event dead-lettered");
                 return (Settlement::DeadLettered(reason), attempts);
             }
+            Outcome::RetryLater { .. } if cfg!(feature = "broken-retry") => {
+                tracing::warn!(message_id, "broken-retry build: dropping the event instead of retrying");
+                return (Settlement::Delivered, attempts);
+            }
             Outcome::RetryLater { reason, after } => (reason, after),
         };
 
