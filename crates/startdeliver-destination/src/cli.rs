@@ -300,6 +300,9 @@ pub struct ServeArgs {
     pub drain_timeout: Duration,
 
     #[command(flatten)]
+    pub http: crate::serve::HttpArgs,
+
+    #[command(flatten)]
     pub target: TargetArgs,
 
     #[command(flatten)]

@@ -7,6 +7,7 @@
 //! whatever is still pending in the spool for the next start.
 
 mod auth;
+mod http;
 mod metrics;
 mod routes;
 
@@ -28,6 +29,7 @@ use crate::spool::delivery::{self, Until};
 use crate::spool::{DEDUP_WINDOW, Spool};
 use crate::target::{self, Target};
 use auth::{WebhookSecret, WriteKeys};
+pub use http::HttpArgs;
 use routes::AppState;
 
 /// How often settled `messageId`s older than the deduplication window are forgotten.
@@ -55,12 +57,14 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
     let local = listener
         .local_addr()
         .context("failed to read the listening address")?;
+    let max_connections = http::connection_limit(args.http.max_connections);
     tracing::info!(
         listen = %local,
         spool = %spool.path().display(),
         pending = spool.pending(),
         write_keys = args.write_keys.len(),
         webhook_signed = args.webhook_secret.is_some(),
+        max_connections,
         "serve started"
     );
     let settings = Settings {
@@ -68,6 +72,9 @@ pub async fn run(args: ServeArgs) -> Result<Exit> {
         webhook_secret: args.webhook_secret.clone().map(WebhookSecret::new),
         max_pending: args.max_pending,
         drain_timeout: args.drain_timeout,
+        max_connections,
+        header_timeout: args.http.header_timeout,
+        body_timeout: args.http.body_timeout,
         driver: crate::replay::driver_config(&args.delivery),
         metrics,
     };
@@ -83,6 +90,9 @@ struct Settings {
     webhook_secret: Option<WebhookSecret>,
     max_pending: u64,
     drain_timeout: Duration,
+    max_connections: usize,
+    header_timeout: Duration,
+    body_timeout: Duration,
     driver: DriverConfig,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
@@ -111,16 +121,19 @@ async fn serve(
         webhook_secret: settings.webhook_secret.map(Arc::new),
         wake: Arc::clone(&wake),
         max_pending: settings.max_pending,
+        body_timeout: settings.body_timeout,
         ready: Arc::clone(&ready),
         metrics: settings.metrics,
         sink: Arc::clone(&target.sink),
     };
     let app = routes::router(state);
-    let mut http = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(wait_for(stopped.clone()))
-            .into_future(),
-    );
+    let mut http = tokio::spawn(http::serve(
+        listener,
+        app,
+        settings.max_connections,
+        settings.header_timeout,
+        stopped.clone(),
+    ));
     let pruner = tokio::spawn(prune_loop(spool.clone()));
 
     let (driver, settled) = Driver::new(Arc::clone(&target.sink), settings.driver);
@@ -151,15 +164,14 @@ async fn serve(
 
     let deadline = Instant::now() + settings.drain_timeout;
     match tokio::time::timeout_at(deadline, &mut http).await {
-        Ok(Ok(Ok(()))) => {}
-        Ok(Ok(Err(err))) => tracing::error!(error = %err, "the HTTP server failed"),
+        Ok(Ok(())) => {}
         Ok(Err(err)) => tracing::error!(error = %err, "the HTTP server task failed"),
         Err(_) => {
             tracing::warn!(
                 "requests still in flight at the drain deadline were cut off; their events were not acknowledged"
             );
-            // The server task holds a spool handle, which must be dropped before the
-            // spool can close.
+            // The server task and its connections hold spool handles, which must be
+            // dropped before the spool can close.
             http.abort();
             let _ = http.await;
         }

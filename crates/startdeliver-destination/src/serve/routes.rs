@@ -1,15 +1,18 @@
 //! The HTTP routes of `serve`: the Segment tracking API, the webhook, and the health and
 //! metrics endpoints. A request gets 200 only after its events are committed.
 
+use std::future::poll_fn;
 use std::io::Read;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, State};
-use axum::http::header::{CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::{CONNECTION, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use flate2::read::MultiGzDecoder;
@@ -32,6 +35,9 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 pub const MAX_BATCH_EVENTS: usize = 2_500;
 /// Seconds a client is asked to wait when the spool is over capacity.
 const RETRY_AFTER_SECONDS: u64 = 2;
+/// Nesting depth at which `serde_json` stops parsing, so that deep input cannot exhaust
+/// the stack.
+const MAX_JSON_DEPTH: usize = 128;
 
 /// State shared by every handler.
 #[derive(Debug, Clone)]
@@ -43,6 +49,8 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Pending events above which requests get 429.
     pub max_pending: u64,
+    /// Time a request's body may take to arrive once its headers did.
+    pub body_timeout: Duration,
     /// False before delivery runs and once it stopped or shutdown began.
     pub ready: Arc<AtomicBool>,
     pub metrics: PrometheusHandle,
@@ -67,15 +75,28 @@ struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Whether the response closes the connection, because the request's body was not
+    /// read to its end.
+    closes_connection: bool,
 }
 
 impl ApiError {
-    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
-            status: StatusCode::BAD_REQUEST,
+            status,
             code,
             message: message.into(),
+            closes_connection: false,
         }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn closing_connection(mut self) -> Self {
+        self.closes_connection = true;
+        self
     }
 }
 
@@ -89,6 +110,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
+        if self.closes_connection {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         }
         response
     }
@@ -106,14 +132,14 @@ async fn single(
     body: Body,
 ) -> Response {
     let Ok(event_type) = call.parse::<EventType>() else {
-        let error = ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: format!(
+        let error = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
                 "no route /v1/{call}; use /v1/batch, /v1/identify, /v1/track, /v1/page, \
                  /v1/screen, /v1/group or /v1/alias"
             ),
-        };
+        );
         return respond("unknown", Err(error));
     };
     let result = ingest(&state, &headers, body, Route::Single(event_type)).await;
@@ -149,7 +175,16 @@ async fn metrics(State(state): State<AppState>) -> Response {
 fn respond(route: &'static str, result: Result<(), ApiError>) -> Response {
     let response = match result {
         Ok(()) => axum::Json(json!({"success": true})).into_response(),
-        Err(error) => error.into_response(),
+        Err(error) => {
+            tracing::debug!(
+                route,
+                status = error.status.as_u16(),
+                code = error.code,
+                message = %error.message,
+                "request rejected"
+            );
+            error.into_response()
+        }
     };
     let status = response.status().as_u16().to_string();
     metrics::counter!("segment_requests_total", "route" => route, "status" => status).increment(1);
@@ -170,23 +205,19 @@ async fn ingest(
     body: Body,
     route: Route,
 ) -> Result<(), ApiError> {
-    let body = read_body(headers, body).await?;
-    let mut value: Value = serde_json::from_slice(&body).map_err(|err| {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("the request body is not JSON: {err}"),
-        )
-    })?;
+    check_content_type(headers)?;
+    let body = read_body(headers, body, state.body_timeout).await?;
+    let mut value = parse_json(&body)?;
     authorize(state, headers, &body, &value, route)?;
     if state.spool.pending() >= state.max_pending {
-        return Err(ApiError {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: "spool_full",
-            message: format!(
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "spool_full",
+            format!(
                 "{} events are waiting for delivery, the limit set by --max-pending; retry later",
                 state.spool.pending()
             ),
-        });
+        ));
     }
 
     // A write key in the body is a secret: it is not stored with the events.
@@ -195,7 +226,7 @@ async fn ingest(
     }
     let many = route == Route::Batch || value.is_array();
     let (items, results) = read_events(value, route)?;
-    let incoming = to_incoming(&items, results, many)?;
+    let incoming = to_incoming(&items, results, many, route)?;
     let count = incoming.len();
     let invalid_reasons: Vec<String> = incoming
         .iter()
@@ -215,11 +246,11 @@ async fn ingest(
                 events = count,
                 "failed to store events; answered 503"
             );
-            ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "spool_unavailable",
-                message: "the events could not be stored; retry later".to_owned(),
-            }
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "spool_unavailable",
+                "the events could not be stored; retry later",
+            )
         })?;
     state.wake.notify_one();
 
@@ -246,9 +277,46 @@ async fn ingest(
     Ok(())
 }
 
-/// Reads the body within [`MAX_REQUEST_BYTES`], decompressing gzip (announced by
-/// `Content-Encoding` or recognised by its magic bytes) within the same limit.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+/// Rejects a body that is declared as something other than JSON with 415. A missing
+/// `Content-Type` and `text/plain` are accepted as JSON, because Segment's browser
+/// library (`@segment/analytics-next`, its fetch dispatcher) sends `text/plain`, which
+/// spares browsers a CORS preflight request.
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+
+    let media_type = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = media_type == "application/json"
+        || media_type == "text/plain"
+        || (media_type.starts_with("application/") && media_type.ends_with("+json"));
+    if is_json {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "Content-Type {:?} is not supported; send the body as JSON with Content-Type: \
+             application/json",
+            String::from_utf8_lossy(value.as_bytes())
+        ),
+    )
+    .closing_connection())
+}
+
+/// Reads the body within [`MAX_REQUEST_BYTES`] and `timeout`, decompressing gzip
+/// (announced by `Content-Encoding` or recognised by its magic bytes) within the same
+/// size limit. The body is read a chunk at a time, so a chunked body without a length
+/// is stopped at the limit, and a gzip body is inflated only up to the limit.
+async fn read_body(headers: &HeaderMap, body: Body, timeout: Duration) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::bad_request(
             "request_too_large",
@@ -257,14 +325,49 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
             ),
         )
     };
-    let raw = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let encoding = headers.get(CONTENT_ENCODING).map(|value| {
+        value
+            .to_str()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    let announced = match encoding.as_deref() {
+        None | Some("" | "identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(other) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_encoding",
+                format!("Content-Encoding {other:?} is not supported; send gzip or no encoding"),
+            )
+            .closing_connection());
+        }
+    };
 
-    let announced = headers
-        .get(CONTENT_ENCODING)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.eq_ignore_ascii_case("gzip"));
+    let raw = match tokio::time::timeout(timeout, collect_body(body)).await {
+        Ok(Ok(raw)) => raw,
+        Ok(Err(BodyError::TooLarge)) => return Err(too_large().closing_connection()),
+        Ok(Err(BodyError::Read(err))) => {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("the request body could not be read: {err}"),
+            )
+            .closing_connection());
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s of its headers \
+                     (--body-timeout); send it again",
+                    timeout.as_secs_f64()
+                ),
+            )
+            .closing_connection());
+        }
+    };
     if !announced && !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
@@ -285,6 +388,65 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     Ok(Bytes::from(decoded))
 }
 
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Collects the body, failing as soon as it passes [`MAX_REQUEST_BYTES`], or at once
+/// when its `Content-Length` does.
+async fn collect_body(mut body: Body) -> Result<Bytes, BodyError> {
+    if body.size_hint().lower() > MAX_REQUEST_BYTES as u64 {
+        return Err(BodyError::TooLarge);
+    }
+
+    let mut collected = Vec::new();
+    while let Some(frame) = poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > MAX_REQUEST_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(collected))
+}
+
+/// Parses the body as JSON, naming invalid UTF-8 and excessive nesting, which
+/// `serde_json` reports in less direct words.
+fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
+    if let Err(err) = std::str::from_utf8(body) {
+        return Err(ApiError::bad_request(
+            "invalid_utf8",
+            format!(
+                "the request body is not valid UTF-8 (invalid byte at offset {}); send UTF-8 JSON",
+                err.valid_up_to()
+            ),
+        ));
+    }
+
+    serde_json::from_slice(body).map_err(|err| {
+        if err.to_string().starts_with("recursion limit exceeded") {
+            return ApiError::bad_request(
+                "json_too_deep",
+                format!(
+                    "the request body nests JSON more than {MAX_JSON_DEPTH} levels deep \
+                     (at line {}, column {}); flatten the events",
+                    err.line(),
+                    err.column()
+                ),
+            );
+        }
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not JSON: {err}"),
+        )
+    })
+}
+
 /// Admits a tracking API request with an accepted write key, and a webhook request
 /// whose signature matches when a secret is set.
 fn authorize(
@@ -294,11 +456,7 @@ fn authorize(
     value: &Value,
     route: Route,
 ) -> Result<(), ApiError> {
-    let unauthorized = |code, message: &str| ApiError {
-        status: StatusCode::UNAUTHORIZED,
-        code,
-        message: message.to_owned(),
-    };
+    let unauthorized = |code, message: &str| ApiError::new(StatusCode::UNAUTHORIZED, code, message);
 
     if route == Route::Webhook {
         let Some(secret) = &state.webhook_secret else {
@@ -411,6 +569,7 @@ fn to_incoming(
     items: &[Value],
     results: Vec<Result<Event, EventError>>,
     many: bool,
+    route: Route,
 ) -> Result<Vec<Incoming>, ApiError> {
     let mut incoming = Vec::with_capacity(results.len());
     for result in results {
@@ -424,11 +583,12 @@ fn to_incoming(
             }
             Err(error) => error,
         };
+        let message = describe_error(&error, route);
         if matches!(error.kind, ErrorKind::TooLarge { .. }) {
-            return Err(ApiError::bad_request("event_too_large", error.to_string()));
+            return Err(ApiError::bad_request("event_too_large", message));
         }
         if !many {
-            return Err(ApiError::bad_request("invalid_event", error.to_string()));
+            return Err(ApiError::bad_request("invalid_event", message));
         }
         let item = error
             .position
@@ -436,13 +596,160 @@ fn to_incoming(
             .and_then(|index| items.get(index))
             .cloned()
             .unwrap_or(Value::Null);
-        tracing::error!(message_id = error.message_id.as_deref(), code = error.code(), error = %error, "invalid event in a batch; dead-lettered");
+        tracing::error!(message_id = error.message_id.as_deref(), code = error.code(), error = %message, "invalid event in a batch; dead-lettered");
         incoming.push(Incoming::Invalid {
             message_id: error.message_id.clone(),
             reason: error.code().to_owned(),
-            message: error.to_string(),
+            message,
             json: item.to_string(),
         });
     }
     Ok(incoming)
+}
+
+/// Describes an invalid event by its place in the request (`batch item 2`, counting
+/// from 0) in place of the reader's line number, which is always 1 for a request body.
+fn describe_error(error: &EventError, route: Route) -> String {
+    let place = match (error.position.item, route) {
+        (Some(item), Route::Batch) => format!(" at batch item {item}"),
+        (Some(item), _) => format!(" at array item {item}"),
+        (None, _) => String::new(),
+    };
+    match &error.message_id {
+        Some(id) => format!("event {id:?}{place}: {}", error.kind),
+        None if place.is_empty() => format!("the event: {}", error.kind),
+        None => format!("event{place}: {}", error.kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn dead_letter_messages(body: Value, route: Route) -> Vec<String> {
+        let (items, results) = read_events(body, route).expect("a readable request");
+        to_incoming(&items, results, true, route)
+            .expect("invalid events become dead letters")
+            .into_iter()
+            .filter_map(|incoming| match incoming {
+                Incoming::Invalid { message, .. } => Some(message),
+                Incoming::Event { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dead_letter_names_batch_item() {
+        let body = json!({"batch": [
+            {"type": "track", "userId": "u1", "event": "Good", "messageId": "good"},
+            {"type": "track", "userId": "u1", "messageId": "no-event-name"},
+            {"type": "group", "userId": "u1"}
+        ]});
+
+        let messages = dead_letter_messages(body, Route::Batch);
+
+        assert_eq!(messages.len(), 2);
+        assert!(
+            messages[0].starts_with("event \"no-event-name\" at batch item 1: "),
+            "{}",
+            messages[0]
+        );
+        assert!(
+            messages[1].starts_with("event at batch item 2: "),
+            "{}",
+            messages[1]
+        );
+        assert!(messages.iter().all(|message| !message.contains("line")));
+    }
+
+    #[test]
+    fn dead_letter_names_webhook_array_item() {
+        let body = json!([
+            {"type": "track", "userId": "u1", "event": "Good", "messageId": "good"},
+            {"type": "track", "userId": "u1", "messageId": "no-event-name"}
+        ]);
+
+        let messages = dead_letter_messages(body, Route::Webhook);
+
+        assert_eq!(messages.len(), 1);
+        assert!(
+            messages[0].starts_with("event \"no-event-name\" at array item 1: "),
+            "{}",
+            messages[0]
+        );
+    }
+
+    #[test]
+    fn single_event_error_has_no_place() {
+        let body = json!({"userId": "u1"});
+        let route = Route::Single(EventType::Track);
+        let (items, results) = read_events(body, route).expect("a readable request");
+
+        let error = to_incoming(&items, results, false, route).expect_err("no event name");
+
+        assert_eq!(error.code, "invalid_event");
+        assert!(
+            error.message.starts_with("the event: "),
+            "{}",
+            error.message
+        );
+        assert!(!error.message.contains("line"), "{}", error.message);
+    }
+
+    #[test]
+    fn content_types_accepted_as_json() {
+        for accepted in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "text/plain;charset=UTF-8",
+            "application/vnd.segment+json",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(accepted));
+            assert!(check_content_type(&headers).is_ok(), "{accepted}");
+        }
+        assert!(check_content_type(&HeaderMap::new()).is_ok());
+    }
+
+    #[test]
+    fn content_types_rejected_with_415() {
+        for rejected in [
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+            "text/html",
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(rejected));
+            let error = check_content_type(&headers).expect_err(rejected);
+            assert_eq!(
+                error.status,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{rejected}"
+            );
+            assert_eq!(error.code, "unsupported_media_type", "{rejected}");
+        }
+    }
+
+    #[test]
+    fn deep_json_is_json_too_deep() {
+        let body = "[".repeat(100_000);
+
+        let error = parse_json(body.as_bytes()).expect_err("too deep");
+
+        assert_eq!(error.code, "json_too_deep");
+        assert!(error.message.contains("128 levels"), "{}", error.message);
+    }
+
+    #[test]
+    fn invalid_utf8_is_named() {
+        let body = b"{\"batch\": [\"\xff\xfe\"]}";
+
+        let error = parse_json(body).expect_err("not UTF-8");
+
+        assert_eq!(error.code, "invalid_utf8");
+        assert!(error.message.contains("offset 12"), "{}", error.message);
+    }
 }
