@@ -46,6 +46,8 @@ pub struct HttpArgs {
     /// Maximum number of connections open at once. Further clients wait in the listen
     /// queue until one closes. Lowered to the open-file limit (`ulimit -n`) minus 64 when
     /// that is smaller.
+    // NOTE: each connection may hold a 500 KB body, its decompressed copy and the
+    // parsed JSON at once. Nothing but this limit bounds the bodies in flight.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: u64,
 
