@@ -199,7 +199,7 @@ async fn check_key(
                 Exit::Success
             }
             Err(err) => {
-                output.push(Status::Failed, format!("GET me: {err}"));
+                output.push(Status::Failed, format!("API key check: {err}"));
                 Exit::SomeFailed
             }
         });

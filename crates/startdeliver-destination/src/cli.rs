@@ -144,7 +144,9 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub sandbox: bool,
 
-    /// Write the summary as JSON to this file.
+    /// Write the summary as JSON to this file. Its `requests` counts the requests that got
+    /// a response, whatever the status, and `requests_without_response` the ones that
+    /// failed to connect, timed out or broke off.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
 

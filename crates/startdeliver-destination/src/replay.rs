@@ -166,7 +166,9 @@ async fn collect(
 
 pub(crate) fn finish_summary(summary: &mut Summary, target: &Target, elapsed: Duration) {
     summary.set_elapsed(elapsed);
-    summary.requests = target.sink.client().requests_sent();
+    let client = target.sink.client();
+    summary.requests = client.responses_by_status().values().sum();
+    summary.requests_without_response = client.requests_sent().saturating_sub(summary.requests);
     if let Some(sandbox) = &target.sandbox {
         let records = sandbox.snapshot();
         summary.sandbox_records = Some(RecordCounts {

@@ -22,8 +22,12 @@ pub struct Summary {
     pub dead_lettered: BTreeMap<String, u64>,
     /// Events left undelivered because delivery stopped (rejected API key, interrupt).
     pub not_delivered: u64,
-    /// HTTP requests sent to Startdeliver or the sandbox.
+    /// HTTP requests to Startdeliver or the sandbox that got a response, whatever its
+    /// status.
     pub requests: u64,
+    /// HTTP requests that got no response: they failed to connect, timed out or broke
+    /// off. Each retry counts again.
+    pub requests_without_response: u64,
     pub elapsed_seconds: f64,
     /// Records in the sandbox at the end, with `--sandbox`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -92,11 +96,19 @@ impl fmt::Display for Summary {
         } else {
             0.0
         };
-        writeln!(
+        write!(
             f,
-            "{} events read in {:.1}s ({rate:.0} events/s), {} requests sent",
+            "{} events read in {:.1}s ({rate:.0} events/s), {} requests answered",
             self.events_read, self.elapsed_seconds, self.requests
         )?;
+        if self.requests_without_response > 0 {
+            write!(
+                f,
+                ", {} without a response (failed to connect, timed out or broke off)",
+                self.requests_without_response
+            )?;
+        }
+        writeln!(f)?;
         writeln!(f, "  delivered      {}", self.delivered)?;
         write_breakdown(f, "skipped", &self.skipped)?;
         write_breakdown(f, "rejected", &self.rejected)?;

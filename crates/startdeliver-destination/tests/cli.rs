@@ -335,6 +335,61 @@ fn check_with_key_calls_me_on_standalone_sandbox() {
 }
 
 #[test]
+fn check_against_closed_port_names_url_and_cause() {
+    // A port that was free a moment ago, so the connection is refused.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+
+    command()
+        .args(["check", "--user-field", "matchingId"])
+        .args(["--api-url", &format!("http://127.0.0.1:{port}/")])
+        .env("STARTDELIVER_API_KEY", "closed-port-key")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "GET http://127.0.0.1:{port}/me failed to connect: "
+        )))
+        .stdout(predicate::str::contains("refused"));
+}
+
+#[test]
+fn replay_against_closed_port_counts_no_answered_requests() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.json");
+
+    command()
+        .args([
+            "replay",
+            "--user-field",
+            "matchingId",
+            "--retry-window",
+            "1s",
+        ])
+        .args(["--api-url", &format!("http://127.0.0.1:{port}/")])
+        .arg(fixture("events/ok/track.json"))
+        .arg("--summary-json")
+        .arg(&summary)
+        .env("STARTDELIVER_API_KEY", "closed-port-key")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("0 requests answered"))
+        .stderr(predicate::str::contains(format!(
+            "http://127.0.0.1:{port}/user failed to connect"
+        )));
+
+    let summary = read_json(&summary);
+    assert_eq!(summary["requests"], 0);
+    assert!(summary["requests_without_response"].as_u64() >= Some(1));
+    assert_eq!(summary["dead_lettered"]["retry_window_exceeded"], 1);
+}
+
+#[test]
 fn replay_to_standalone_sandbox_with_key_from_env() {
     let sandbox = SandboxProcess::start("cli-test-key");
     let secret_marker = "cli-test-key";

@@ -64,9 +64,10 @@ struct Inner {
     /// The `Authorization` value, marked sensitive so that reqwest's `Debug` hides it.
     authorization: HeaderValue,
     timeout: Duration,
+    connect_timeout: Duration,
     profile: WireProfile,
     rate: Mutex<AdaptiveRate>,
-    /// Requests sent, with or without a response, for run summaries and metrics.
+    /// Requests attempted, with or without a response, for run summaries and metrics.
     requests_sent: AtomicU64,
     /// Responses received, by HTTP status, for metrics.
     responses: Mutex<BTreeMap<u16, u64>>,
@@ -100,6 +101,7 @@ impl Client {
                 base,
                 authorization,
                 timeout: config.timeout,
+                connect_timeout: config.connect_timeout,
                 profile: config.profile,
                 rate: Mutex::new(AdaptiveRate::new(config.rate, Instant::now())),
                 requests_sent: AtomicU64::new(0),
@@ -113,8 +115,9 @@ impl Client {
         &self.inner.profile
     }
 
-    /// Counts the requests sent so far by this client and its clones, with or without a
-    /// response.
+    /// Counts the requests attempted so far by this client and its clones, with or
+    /// without a response: a request that failed to connect or timed out counts too.
+    /// [`Client::responses_by_status`] counts the ones that got a response.
     pub fn requests_sent(&self) -> u64 {
         self.inner.requests_sent.load(Ordering::Relaxed)
     }
@@ -149,6 +152,7 @@ impl Client {
         let started = Instant::now();
 
         let http = self.inner.profile.http_request(&self.inner.base, request);
+        let url = url_without_query(&http.url);
         let mut builder = self
             .inner
             .http
@@ -165,7 +169,7 @@ impl Client {
         let response = builder
             .send()
             .await
-            .map_err(|err| self.transport_error(request, err))?;
+            .map_err(|err| self.transport_error(request, &url, err))?;
         let status = response.status().as_u16();
         let retry_after = response
             .headers()
@@ -175,7 +179,7 @@ impl Client {
         let text = response
             .text()
             .await
-            .map_err(|err| self.transport_error(request, err))?;
+            .map_err(|err| self.transport_error(request, &url, err))?;
 
         tracing::debug!(
             method = %request.method,
@@ -360,18 +364,26 @@ impl Client {
         }
     }
 
-    fn transport_error(&self, request: &WireRequest, err: reqwest::Error) -> SinkError {
+    /// Builds the error of a request that got no complete response. `url` is the request
+    /// URL without its query, because the query can carry match values.
+    fn transport_error(&self, request: &WireRequest, url: &str, err: reqwest::Error) -> SinkError {
         if err.is_timeout() {
+            let timeout = if err.is_connect() {
+                self.inner.connect_timeout
+            } else {
+                self.inner.timeout
+            };
             return SinkError::Timeout {
                 method: request.method,
                 path: request.path.clone(),
-                timeout: self.inner.timeout,
+                url: url.to_owned(),
+                timeout,
             };
         }
-        // The URL can carry match values in its query; the path in the message suffices.
         SinkError::Transport {
             method: request.method,
             path: request.path.clone(),
+            url: url.to_owned(),
             source: err.without_url(),
         }
     }
@@ -395,6 +407,17 @@ fn parse_base(base_url: &str) -> Result<Url, SinkError> {
         )));
     }
     Ok(wire::normalise_base(base))
+}
+
+/// Returns `url` without its query, fragment and user info, for error messages.
+fn url_without_query(url: &Url) -> String {
+    let mut without_query = url.clone();
+    without_query.set_query(None);
+    without_query.set_fragment(None);
+    // These fail only for URLs without a host, which cannot carry user info either.
+    let _ = without_query.set_username("");
+    let _ = without_query.set_password(None);
+    without_query.to_string()
 }
 
 fn reqwest_method(method: Method) -> reqwest::Method {

@@ -38,18 +38,23 @@ pub enum SinkError {
         status: u16,
         body: String,
     },
-    /// No response arrived within the request timeout.
-    #[error("{method} {path} timed out after {timeout:?}")]
+    /// No response arrived within the request timeout, or no connection within the
+    /// connect timeout.
+    #[error("{method} {url} timed out after {timeout:?}")]
     Timeout {
         method: Method,
         path: String,
+        /// The request URL without its query, which can carry match values.
+        url: String,
         timeout: Duration,
     },
     /// The connection failed, or broke before the answer was complete.
-    #[error("{method} {path} failed: {source}")]
+    #[error("{method} {url} {}", describe_transport(source))]
     Transport {
         method: Method,
         path: String,
+        /// The request URL without its query, which can carry match values.
+        url: String,
         #[source]
         source: reqwest::Error,
     },
@@ -130,6 +135,22 @@ impl SinkError {
             Self::Mapping(_) => "invalid_match_value".to_owned(),
         }
     }
+}
+
+/// Describes a transport failure by its innermost cause, such as `failed to connect:
+/// Connection refused (os error 111)`, because the message of reqwest 0.12 is only
+/// `error sending request`.
+fn describe_transport(err: &reqwest::Error) -> String {
+    let mut root: &dyn std::error::Error = err;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let failed = if err.is_connect() {
+        "failed to connect"
+    } else {
+        "failed"
+    };
+    format!("{failed}: {root}")
 }
 
 /// Cuts a response body for an error message, on a character boundary.

@@ -49,6 +49,7 @@ impl Client {
         }
         self.wait_for_token().await;
         let started = Instant::now();
+        let url = super::url_without_query(&http.url);
 
         self.inner
             .requests_sent
@@ -60,13 +61,13 @@ impl Client {
             .header(AUTHORIZATION, self.inner.authorization.clone())
             .send()
             .await
-            .map_err(|err| self.transport_error(request, err))?;
+            .map_err(|err| self.transport_error(request, &url, err))?;
         let status = response.status().as_u16();
         let rate_limit_headers = rate_limit_headers(response.headers());
         let text = response
             .text()
             .await
-            .map_err(|err| self.transport_error(request, err))?;
+            .map_err(|err| self.transport_error(request, &url, err))?;
 
         tracing::debug!(
             method = %request.method,

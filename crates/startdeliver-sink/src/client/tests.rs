@@ -160,3 +160,48 @@ async fn sequential_requests_reuse_connection() {
     }
     server.await.expect("server task");
 }
+
+/// Returns a loopback address that nothing listens on: a port that was free a moment ago.
+async fn closed_address() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback binds");
+    listener.local_addr().expect("bound address")
+}
+
+#[tokio::test]
+async fn refused_connection_names_url_and_cause() {
+    let addr = closed_address().await;
+    let client = client_for(addr);
+
+    let err = client
+        .find(Entity::User, "email", &json!("ada@example.com"))
+        .await
+        .expect_err("nothing listens");
+    let message = err.to_string();
+
+    assert!(err.is_retryable());
+    assert_eq!(err.code(), "transport");
+    assert!(
+        message.starts_with(&format!(
+            "GET http://{addr}/api/v1/user failed to connect: "
+        )),
+        "{message}"
+    );
+    assert!(message.contains("Connection refused"), "{message}");
+    assert!(
+        !message.contains("ada@example.com"),
+        "the query leaked: {message}"
+    );
+    assert!(!message.contains(SECRET), "{message}");
+}
+
+#[tokio::test]
+async fn unanswered_request_counts_as_sent_not_answered() {
+    let client = client_for(closed_address().await);
+
+    let _ = client.me().await;
+
+    assert_eq!(client.requests_sent(), 1);
+    assert!(client.responses_by_status().is_empty());
+}
