@@ -180,6 +180,7 @@ impl Client {
             .text()
             .await
             .map_err(|err| self.transport_error(request, &url, err))?;
+        let text = self.redact_key(text);
 
         tracing::debug!(
             method = %request.method,
@@ -386,6 +387,19 @@ impl Client {
             url: url.to_owned(),
             source: err.without_url(),
         }
+    }
+
+    /// Replaces the API key in a response body with `***`, because error bodies are kept
+    /// in errors, logs and dead letters, and a server may echo the `Authorization`
+    /// header it rejects.
+    fn redact_key(&self, text: String) -> String {
+        let key = self.inner.authorization.as_bytes();
+        // The header value was built from a visible-ASCII key, so it is valid UTF-8.
+        let key = std::str::from_utf8(key).unwrap_or_default();
+        if key.is_empty() || !text.contains(key) {
+            return text;
+        }
+        text.replace(key, "***")
     }
 
     fn lock_rate(&self) -> std::sync::MutexGuard<'_, AdaptiveRate> {

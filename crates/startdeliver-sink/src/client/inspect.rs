@@ -68,6 +68,7 @@ impl Client {
             .text()
             .await
             .map_err(|err| self.transport_error(request, &url, err))?;
+        let text = self.redact_key(text);
 
         tracing::debug!(
             method = %request.method,

@@ -205,3 +205,49 @@ async fn unanswered_request_counts_as_sent_not_answered() {
     assert_eq!(client.requests_sent(), 1);
     assert!(client.responses_by_status().is_empty());
 }
+
+/// Responds to one request with `status` and a body that echoes the `Authorization` header.
+async fn echo_authorization_once(listener: TcpListener, status: u16) {
+    let (mut stream, _) = listener.accept().await.expect("client connects");
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let read = stream.read(&mut buffer).await.expect("request reads");
+        assert!(read > 0, "the client closed the connection");
+        head.extend_from_slice(&buffer[..read]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let authorization = head
+        .lines()
+        .find_map(|line| line.strip_prefix("authorization: "))
+        .unwrap_or_default();
+
+    let body = format!(r#"{{"message":"invalid key {authorization}"}}"#);
+    let response = format!(
+        "HTTP/1.1 {status} Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(response.as_bytes())
+        .await
+        .expect("response writes");
+}
+
+#[tokio::test]
+async fn echoed_key_is_redacted_from_error_bodies() {
+    for status in [400, 401] {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("loopback binds");
+        let client = client_for(listener.local_addr().expect("bound address"));
+        let server = tokio::spawn(echo_authorization_once(listener, status));
+
+        let err = client.me().await.expect_err("an error status");
+        server.await.expect("server task");
+        let message = err.to_string();
+
+        assert_eq!(err.status(), Some(status));
+        assert!(message.contains("invalid key ***"), "{message}");
+        assert!(!message.contains(SECRET), "{message}");
+    }
+}
