@@ -11,6 +11,7 @@ use crate::cli::CheckArgs;
 use crate::exit::Exit;
 use crate::mapping::MappingSource;
 use crate::probe;
+use crate::summary::count_of;
 use crate::target::{self, API_KEY_ENV};
 
 /// The result of one check.
@@ -163,9 +164,17 @@ async fn check_mapping(args: &CheckArgs, api_key: Option<&ApiKey>, output: &mut 
             output.push(
                 Status::Ok,
                 format!(
-                    "mapping {source}: {} user fields, {} customer fields{disabled}",
-                    config.user_mapping().len(),
-                    config.customer_mapping().len(),
+                    "mapping {source}: {}, {}{disabled}",
+                    count_of(
+                        config.user_mapping().len() as u64,
+                        "user field",
+                        "user fields"
+                    ),
+                    count_of(
+                        config.customer_mapping().len() as u64,
+                        "customer field",
+                        "customer fields"
+                    ),
                 ),
             );
             let user_field = args.target.user_field.as_deref().unwrap_or_default();

@@ -89,18 +89,19 @@ pub struct TargetArgs {
 pub struct DeliveryArgs {
     /// Highest request rate to Startdeliver, in requests per second [default: 5, or no
     /// limit with --sandbox]. The rate drops on 429 responses and climbs back on success.
-    #[arg(long, value_name = "PER_SECOND")]
+    #[arg(long, value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
     /// Users whose events are delivered at the same time.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub concurrency: usize,
 
-    /// Timeout of one request, such as `10s` or `500ms`.
+    /// Timeout of one request, such as `10s` or `500ms`; a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
 
-    /// How long an event keeps being retried before it is dead-lettered, such as `4h`.
+    /// How long an event keeps being retried before it is dead-lettered, such as `4h` or
+    /// `30m`; a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = parse_duration)]
     pub retry_window: Duration,
 }
@@ -140,7 +141,9 @@ pub struct ReplayArgs {
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 
-    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key.
+    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key. The
+    /// sandbox listens on a free port of 127.0.0.1 for this run only, so other local
+    /// processes can reach it while it runs.
     #[arg(long)]
     pub sandbox: bool,
 
@@ -229,7 +232,7 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0)]
     pub drop_rate: f64,
 
-    /// Delay added before every response, such as `20ms`.
+    /// Delay added before every response, such as `20ms`; a bare number is seconds.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
     pub latency: Duration,
 
@@ -296,8 +299,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     pub max_pending: u64,
 
-    /// Time given on shutdown to requests in flight and to delivery, such as `10s`;
-    /// events still pending then stay in the spool for the next start.
+    /// Time given on shutdown to requests in flight and to delivery, such as `10s` (a bare
+    /// number is seconds). Events still pending then stay in the spool for the next start.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     pub drain_timeout: Duration,
 
@@ -310,7 +313,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub delivery: DeliveryArgs,
 
-    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key.
+    /// Deliver to an in-process sandbox instead of Startdeliver; needs no API key. The
+    /// sandbox listens on a free port of 127.0.0.1 for this run only, so other local
+    /// processes can reach it while it runs.
     #[arg(long)]
     pub sandbox: bool,
 }
@@ -332,6 +337,20 @@ pub struct DeadLettersArgs {
     /// Only dead letters with this reason, such as `http_400` or `retry_window_exceeded`.
     #[arg(long, value_name = "REASON")]
     pub reason: Option<String>,
+}
+
+/// Parses a request rate in requests per second, which must be a positive, finite number.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("invalid rate {text:?}: expected requests per second, such as 5"))?;
+    if !(rate.is_finite() && rate > 0.0) {
+        return Err(format!(
+            "invalid rate {text:?}: must be a positive number of requests per second, such as 5 or 0.5"
+        ));
+    }
+    Ok(rate)
 }
 
 /// Parses a duration such as `250ms`, `10s`, `5m` or `4h`; a bare number is seconds.
@@ -369,6 +388,15 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("4h"), Ok(Duration::from_secs(14_400)));
+    }
+
+    #[test]
+    fn rates_must_be_positive_and_finite() {
+        assert_eq!(parse_rate("5"), Ok(5.0));
+        assert_eq!(parse_rate("0.5"), Ok(0.5));
+        for text in ["0", "-1", "0.0", "inf", "NaN", "fast", ""] {
+            assert!(parse_rate(text).is_err(), "{text:?} was accepted");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! blocking thread.
 
 use std::fs::File;
-use std::io;
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -73,6 +73,20 @@ impl Inputs {
         Ok(Self { sources })
     }
 
+    /// Tells whether one of the inputs is stdin.
+    pub fn reads_stdin(&self) -> bool {
+        self.sources.iter().any(|source| source.file.is_none())
+    }
+
+    /// Prints a hint on stderr when stdin is an input and a terminal, because a command
+    /// that waits for typed events looks as if it hangs.
+    #[allow(clippy::print_stderr)]
+    pub fn hint_if_terminal(&self) {
+        if self.reads_stdin() && io::stdin().is_terminal() {
+            eprintln!("reading events from standard input; press Ctrl-D to end");
+        }
+    }
+
     /// Reads every input on a blocking thread and sends the items through a bounded
     /// channel, so that reading stays ahead of delivery without buffering the input.
     pub fn spawn_reader(self) -> mpsc::Receiver<Item> {
@@ -129,5 +143,39 @@ fn format_for(format: InputFormatArg, path: &Path) -> InputFormat {
                 InputFormat::Auto
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(files: &[&str]) -> InputArgs {
+        InputArgs {
+            files: files.iter().map(PathBuf::from).collect(),
+            format: InputFormatArg::Auto,
+            max_event_bytes: segment_spec::DEFAULT_MAX_EVENT_BYTES,
+        }
+    }
+
+    #[test]
+    fn no_files_or_dash_reads_stdin() {
+        assert!(Inputs::open(&args(&[])).expect("stdin opens").reads_stdin());
+        assert!(
+            Inputs::open(&args(&["-"]))
+                .expect("stdin opens")
+                .reads_stdin()
+        );
+    }
+
+    #[test]
+    fn named_file_does_not_read_stdin() {
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        let path = file.path().to_str().expect("UTF-8 path");
+        assert!(
+            !Inputs::open(&args(&[path]))
+                .expect("file opens")
+                .reads_stdin()
+        );
     }
 }

@@ -30,6 +30,7 @@ pub async fn run(args: ReplayArgs) -> Result<Exit> {
     let inputs = Inputs::open(&args.input)?;
     let target = target::connect(&args.target, &args.delivery, args.sandbox).await?;
     let mut dead_letters = DeadLetters::open(args.dead_letter.as_deref())?;
+    inputs.hint_if_terminal();
     if let Some(source) = target.mapping.clone() {
         source.spawn_reloader(Arc::clone(&target.sink), Some(target.api_key.clone()));
     }

@@ -98,8 +98,10 @@ impl fmt::Display for Summary {
         };
         write!(
             f,
-            "{} events read in {:.1}s ({rate:.0} events/s), {} requests answered",
-            self.events_read, self.elapsed_seconds, self.requests
+            "{} read in {:.1}s ({rate:.0} events/s), {} answered",
+            count_of(self.events_read, "event", "events"),
+            self.elapsed_seconds,
+            count_of(self.requests, "request", "requests"),
         )?;
         if self.requests_without_response > 0 {
             write!(
@@ -119,12 +121,20 @@ impl fmt::Display for Summary {
         if let Some(records) = self.sandbox_records {
             writeln!(
                 f,
-                "sandbox records: {} users, {} customers, {} usage events",
-                records.users, records.customers, records.usage
+                "sandbox records: {}, {}, {}",
+                count_of(records.users as u64, "user", "users"),
+                count_of(records.customers as u64, "customer", "customers"),
+                count_of(records.usage as u64, "usage event", "usage events"),
             )?;
         }
         Ok(())
     }
+}
+
+/// Formats a count with the singular or plural noun, such as `1 event` or `2 events`.
+pub fn count_of(count: u64, singular: &str, plural: &str) -> String {
+    let noun = if count == 1 { singular } else { plural };
+    format!("{count} {noun}")
 }
 
 fn write_breakdown(
@@ -141,4 +151,38 @@ fn write_breakdown(
         .map(|(reason, n)| format!("{reason} {n}"))
         .collect();
     writeln!(f, "  {label:<14} {total} ({})", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_of_picks_singular_for_one() {
+        assert_eq!(count_of(0, "event", "events"), "0 events");
+        assert_eq!(count_of(1, "event", "events"), "1 event");
+        assert_eq!(count_of(2, "event", "events"), "2 events");
+    }
+
+    #[test]
+    fn summary_line_is_singular_for_one() {
+        let summary = Summary {
+            events_read: 1,
+            requests: 1,
+            sandbox_records: Some(RecordCounts {
+                users: 1,
+                customers: 1,
+                usage: 1,
+            }),
+            ..Summary::default()
+        };
+        let text = summary.to_string();
+
+        assert!(text.starts_with("1 event read in "), "{text}");
+        assert!(text.contains(", 1 request answered\n"), "{text}");
+        assert!(
+            text.contains("sandbox records: 1 user, 1 customer, 1 usage event\n"),
+            "{text}"
+        );
+    }
 }

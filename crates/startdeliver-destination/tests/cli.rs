@@ -426,6 +426,128 @@ fn replay_to_standalone_sandbox_with_key_from_env() {
 }
 
 #[test]
+fn replay_rejects_non_positive_rate() {
+    for rate in ["0", "-2", "inf"] {
+        command()
+            .args(["replay", "--sandbox", "--user-field", "matchingId"])
+            .arg(format!("--rate={rate}"))
+            .arg(fixture("events/ok/track.json"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid rate"));
+    }
+}
+
+#[test]
+fn replay_summary_uses_singular_for_one() {
+    command()
+        .args(["replay", "--sandbox", "--user-field", "matchingId"])
+        .arg(fixture("events/ok/track.json"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 event read in "))
+        .stdout(predicate::str::contains(
+            "sandbox records: 1 user, 0 customers, 1 usage event",
+        ));
+}
+
+#[test]
+fn retry_of_unknown_reason_lists_present_reasons() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let events = dir.path().join("events.ndjson");
+    // The documented mapping types the customer field as a number, so a text customer id
+    // makes the event a dead letter.
+    std::fs::write(
+        &events,
+        r#"{"type":"identify","userId":"u1","messageId":"m1","traits":{"customerId":"cmp_1"}}"#,
+    )
+    .expect("write events");
+    let spool = dir.path().join("spool");
+
+    command()
+        .args([
+            "replay",
+            "--sandbox",
+            "--user-field",
+            "matchingId",
+            "--mapping",
+        ])
+        .arg(fixture("mappings/documented-example.json5"))
+        .arg("--data-dir")
+        .arg(&spool)
+        .arg(&events)
+        .assert()
+        .code(1);
+    command()
+        .args(["dead-letters", "retry", "--reason", "nosuch", "--data-dir"])
+        .arg(&spool)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("no dead letter has reason nosuch"))
+        .stdout(predicate::str::contains("invalid_match_value (1)"));
+    command()
+        .args([
+            "dead-letters",
+            "retry",
+            "--reason",
+            "invalid_match_value",
+            "--data-dir",
+        ])
+        .arg(&spool)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 dead letter with reason invalid_match_value moved back",
+        ));
+}
+
+#[test]
+fn help_states_units_and_sandbox_address() {
+    command()
+        .args(["replay", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("a bare number is seconds"))
+        .stdout(predicate::str::contains("127.0.0.1"));
+}
+
+#[test]
+fn replay_from_terminal_prints_stdin_hint() {
+    use std::io::Write;
+
+    // `script` runs both replays on a pseudo-terminal; only the second reads it, and the
+    // Ctrl-D written to the terminal ends its input.
+    let binary = assert_cmd::cargo::cargo_bin(BINARY);
+    let replay = format!(
+        "{} replay --sandbox --user-field matchingId",
+        binary.display()
+    );
+    let child = std::process::Command::new("script")
+        .arg("-qec")
+        .arg(format!("{replay} < /dev/null; {replay} -"))
+        .arg("/dev/null")
+        .env_remove("STARTDELIVER_API_KEY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn();
+    let Ok(mut child) = child else {
+        // NOTE: without the util-linux `script` tool, this test cannot give replay a
+        // terminal and checks nothing.
+        return;
+    };
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"\x04").expect("write Ctrl-D");
+    drop(stdin);
+    let output = child.wait_with_output().expect("script ends");
+
+    let text = String::from_utf8_lossy(&output.stdout);
+    let hints = text
+        .matches("reading events from standard input; press Ctrl-D to end")
+        .count();
+    assert_eq!(hints, 1, "{text}");
+}
+
+#[test]
 fn help_lists_exit_codes() {
     command()
         .arg("--help")

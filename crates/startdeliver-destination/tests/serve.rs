@@ -282,7 +282,7 @@ async fn batch_limits_and_bad_events() {
     let retried = dead_letters(dir.path(), &["retry", "--reason", "missing_field"]);
     assert_eq!(
         retried.trim(),
-        "1 dead letters with reason missing_field moved back to the pending events"
+        "1 dead letter with reason missing_field moved back to the pending events"
     );
     assert_eq!(dead_letters(dir.path(), &["list"]), "");
     let _serve = start_serve(dir.path());
