@@ -6,22 +6,22 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use crate::ci::cargo;
+use crate::harness::{
+    Process, SANDBOX_KEY, free_port, http_get, sandbox_records, spawn_logged, target_dir,
+    wait_drained, wait_listening,
+};
 
 const NODE_SDK: &str = "@segment/analytics-node@3.1.0";
 const PYTHON_SDK: &str = "segment-analytics-python==2.4.0";
 const WRITE_KEY: &str = "e2e-write-key";
-/// The key a standalone sandbox accepts when `STARTDELIVER_API_KEY` is unset.
-const SANDBOX_KEY: &str = "sandbox-key";
 /// How long a phase may wait for the spool to empty before it fails.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
 
@@ -53,10 +53,6 @@ pub fn run(root: &Path) -> Result<()> {
 
     println!("e2e: all phases passed in {:.0?}", started.elapsed());
     Ok(())
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from)
 }
 
 /// Where the SDKs are installed.
@@ -147,7 +143,7 @@ impl Env {
         acknowledged.extend(wait_sdk(python, "python")?);
 
         expect_all_acknowledged(&acknowledged, 400)?;
-        wait_drained(serve.port)?;
+        wait_drained(serve.port, DRAIN_LIMIT)?;
         check_exactly_once(&acknowledged, &usage_counts(sandbox.port)?)
     }
 
@@ -167,7 +163,7 @@ impl Env {
         acknowledged.extend(wait_sdk(python, "python")?);
 
         expect_all_acknowledged(&acknowledged, 600)?;
-        wait_drained(serve.port)?;
+        wait_drained(serve.port, DRAIN_LIMIT)?;
         let (_, metrics) = http_get(serve.port, "/metrics", &[])?;
         let answered_429 = metrics
             .lines()
@@ -208,7 +204,7 @@ impl Env {
 
         let mut acknowledged = wait_sdk(node, "node")?;
         acknowledged.extend(wait_sdk(python, "python")?);
-        wait_drained(serve.port)?;
+        wait_drained(serve.port, DRAIN_LIMIT)?;
         let counts = usage_counts(sandbox.port)?;
         println!(
             "e2e: {} events acknowledged, {} usage records",
@@ -289,42 +285,6 @@ fn sdk_args(port: u16, count: u32, prefix: &str) -> Vec<String> {
     ]
 }
 
-/// A child process killed when dropped, so that a failed phase leaves nothing running.
-struct Process {
-    child: Child,
-    port: u16,
-}
-
-impl Process {
-    fn spawn(command: Command, port: u16, log: &Path) -> Result<Self> {
-        Ok(Self {
-            child: spawn_logged(command, log)?,
-            port,
-        })
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn spawn_logged(mut command: Command, log: &Path) -> Result<Child> {
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("failed to open {}", log.display()))?;
-    command
-        .stdin(Stdio::null())
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("failed to start {:?}", command.get_program()))
-}
-
 /// A running SDK script and the file it writes the acknowledged `messageId`s to.
 struct SdkRun {
     child: Child,
@@ -343,22 +303,6 @@ fn wait_sdk(mut run: SdkRun, name: &str) -> Result<Vec<String>> {
         .with_context(|| format!("{} is not a JSON list of messageIds", run.output.display()))
 }
 
-fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("failed to find a free port")?;
-    Ok(listener.local_addr()?.port())
-}
-
-fn wait_listening(port: u16) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(50));
-    }
-    bail!("nothing listens on 127.0.0.1:{port} after 30 s; see the logs under target/e2e/runs")
-}
-
 fn expect_all_acknowledged(acknowledged: &[String], sent: usize) -> Result<()> {
     if acknowledged.len() != sent {
         bail!(
@@ -369,42 +313,10 @@ fn expect_all_acknowledged(acknowledged: &[String], sent: usize) -> Result<()> {
     Ok(())
 }
 
-/// Waits until `serve` reports no pending event.
-fn wait_drained(port: u16) -> Result<()> {
-    let deadline = Instant::now() + DRAIN_LIMIT;
-    while Instant::now() < deadline {
-        let (_, metrics) = http_get(port, "/metrics", &[])?;
-        if metrics
-            .lines()
-            .any(|line| line.trim() == "spool_pending_events 0")
-        {
-            return Ok(());
-        }
-        sleep(Duration::from_millis(200));
-    }
-    bail!("the spool still has pending events after {DRAIN_LIMIT:?}")
-}
-
-/// Counts the sandbox's usage records by `messageId`. A sandbox with injected 5xx
-/// faults fails this read too at times, so it is tried up to 20 times.
+/// Counts the sandbox's usage records by `messageId`.
 fn usage_counts(port: u16) -> Result<HashMap<String, usize>> {
-    let path = "/usage?query=%7B%22limit%22%3A1000000%7D";
-    let mut attempts = 0;
-    let body = loop {
-        attempts += 1;
-        let (status, body) = http_get(port, path, &[("Authorization", SANDBOX_KEY)])?;
-        if status == 200 {
-            break body;
-        }
-        if attempts == 20 {
-            bail!("the sandbox returned {status} to GET /usage {attempts} times: {body}");
-        }
-        sleep(Duration::from_millis(100));
-    };
-    let value: serde_json::Value =
-        serde_json::from_str(&body).context("the sandbox's usage list is not JSON")?;
     let mut counts = HashMap::new();
-    for record in value["result"].as_array().into_iter().flatten() {
+    for record in sandbox_records(port, "usage")? {
         let id = record["messageId"].as_str().unwrap_or_default().to_owned();
         *counts.entry(id).or_insert(0) += 1;
     }
@@ -433,53 +345,4 @@ fn check_exactly_once(acknowledged: &[String], counts: &HashMap<String, usize>) 
     }
     println!("e2e: {} events delivered exactly once", acknowledged.len());
     Ok(())
-}
-
-/// Sends a minimal HTTP/1.1 GET on loopback, so that xtask needs no HTTP client crate.
-fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))
-        .with_context(|| format!("failed to connect to 127.0.0.1:{port}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes())?;
-
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        bail!("incomplete HTTP response from 127.0.0.1:{port}{path}");
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if size == 0 || rest.len() < size {
-            break;
-        }
-        out.push_str(&rest[..size]);
-        body = rest[size..].trim_start_matches("\r\n");
-    }
-    out
 }

@@ -10,7 +10,9 @@ mod ci;
 mod demo;
 mod demo_stream;
 mod e2e;
+mod faults;
 mod fuzz;
+mod harness;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,11 @@ tasks:
   bench   build release binaries and measure transform speed, requests per event,
           delivery under a rate limit and peak memory, each next to its baseline
           and target (about 10 minutes; inputs go to target/bench)
+  faults [--events N] [--mode replay|serve] [--scenario NAME]... [--broken-retry]
+          run replay and serve against a sandbox with each fault in turn and combined
+          (429 storms, 5xx bursts, slow answers, dropped connections, restarts,
+          SIGKILL) and fail when an event is lost, repeated or reordered; prints
+          the table (about 10 minutes at the default 1000 events)
   fuzz [--seconds N] [TARGET...]
           run each cargo-fuzz target in fuzz/ for N seconds (default 60), seeded
           from fixtures/; installs cargo-fuzz when missing and fails on a crash";
@@ -48,6 +55,7 @@ fn main() -> ExitCode {
         Some("demo-stream") => demo_stream::write(&project_root()),
         Some("e2e") => e2e::run(&project_root()),
         Some("fuzz") => fuzz::run(&project_root(), &args[1..]),
+        Some("faults") => faults::run(&project_root(), &args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

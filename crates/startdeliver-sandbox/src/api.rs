@@ -182,6 +182,7 @@ fn log_response(
     tracing::debug!(
         method = %incoming.method,
         path = %incoming.path,
+        query = incoming.query_text.as_deref().unwrap_or_default(),
         status = response.status.as_u16(),
         fault = ?fault,
         "responded to a request"

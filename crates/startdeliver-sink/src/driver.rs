@@ -299,7 +299,10 @@ where
                 return (Settlement::DeadLettered(reason), attempts);
             }
             Outcome::RetryLater { .. } if cfg!(feature = "broken-retry") => {
-                tracing::warn!(message_id, "broken-retry build: dropping the event instead of retrying");
+                tracing::warn!(
+                    message_id,
+                    "broken-retry build: dropping the event instead of retrying"
+                );
                 return (Settlement::Delivered, attempts);
             }
             Outcome::RetryLater { reason, after } => (reason, after),
