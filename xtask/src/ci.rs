@@ -37,6 +37,7 @@ pub fn run(root: &Path) -> Result<()> {
     step("end-to-end tests with the Segment SDKs", || {
         crate::e2e::run(root)
     })?;
+    step("fault suite", || crate::faults::run_ci(root))?;
 
     println!("ci: all checks passed in {:.0?}", started.elapsed());
     Ok(())
