@@ -7,6 +7,7 @@
 //! whatever is still pending in the spool for the next start.
 
 mod auth;
+mod body;
 mod http;
 mod metrics;
 mod routes;
