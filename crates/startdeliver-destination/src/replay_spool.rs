@@ -104,6 +104,7 @@ async fn store(inputs: Inputs, spool: &Spool, stopped: watch::Receiver<bool>) ->
     let mut summary = Summary::default();
     let mut items = inputs.spawn_reader();
     let mut batch = Vec::with_capacity(STORE_BATCH);
+    let mut duplicates = 0;
 
     loop {
         let item = tokio::select! {
@@ -124,20 +125,32 @@ async fn store(inputs: Inputs, spool: &Spool, stopped: watch::Receiver<bool>) ->
             }
         }
         if batch.len() >= STORE_BATCH {
-            store_batch(spool, &mut batch, &mut summary).await?;
+            duplicates += store_batch(spool, &mut batch, &mut summary).await?;
         }
     }
-    store_batch(spool, &mut batch, &mut summary).await?;
+    duplicates += store_batch(spool, &mut batch, &mut summary).await?;
+
+    // A second replay into the same spool delivers nothing, which surprises users who
+    // expected a fresh in-process sandbox to fill up again.
+    if duplicates > 0 {
+        tracing::warn!(
+            duplicates,
+            "{duplicates} events were skipped because their messageId is already in this \
+             spool, stored by an earlier run or repeated in the input; to deliver them \
+             again, replay into a new --data-dir"
+        );
+    }
     Ok(summary)
 }
 
+/// Stores a batch and returns how many of its events were already in the spool.
 async fn store_batch(
     spool: &Spool,
     batch: &mut Vec<Incoming>,
     summary: &mut Summary,
-) -> Result<()> {
+) -> Result<u64> {
     if batch.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let accepted = spool.accept(std::mem::take(batch), now_ms()).await?;
     // An event pending from an earlier run is counted when it settles; one that settled
@@ -147,7 +160,7 @@ async fn store_batch(
             segment_spec::SkipReason::Duplicate,
         ));
     }
-    Ok(())
+    Ok(accepted.duplicates)
 }
 
 async fn wait_for(mut stopped: watch::Receiver<bool>) {

@@ -56,14 +56,19 @@ fn second_run_delivers_nothing_again() {
     let summary = dir.path().join("summary.json");
 
     for run in 0..2 {
-        let status = replay(&data, &events, &["--sandbox"])
+        let output = replay(&data, &events, &["--sandbox"])
             .arg("--summary-json")
             .arg(&summary)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
+            .output()
             .expect("replay runs");
+        let status = output.status;
         assert!(status.success(), "run {run} exited with {status}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            stderr.contains("replay into a new --data-dir"),
+            run == 1,
+            "run {run}: {stderr}"
+        );
 
         let counts = read_summary(&summary);
         let (delivered, duplicates) = if run == 0 {
