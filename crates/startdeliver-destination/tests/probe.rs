@@ -586,46 +586,61 @@ async fn check_json_without_probe_lists_checks() {
     sandbox.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn probe_reports_retry_after_of_a_429() {
+/// Makes the sandbox respond 429 with `Retry-After: 1` to the next `count` customer reads.
+fn throttle_customer(sandbox: &Sandbox, count: usize) {
     use startdeliver_sandbox::{Faults, RetryAfter, RetryAfterForm, ScriptedAction, ScriptedFault};
 
-    let sandbox = start_seeded(WireProfile::default()).await;
-    let throttle_customer_once = || {
-        let retry_after = Some(RetryAfter {
-            seconds: 7,
-            form: RetryAfterForm::Seconds,
-        });
-        let step = ScriptedAction::Respond {
-            status: 429,
-            retry_after,
-        };
-        sandbox
-            .set_faults(Faults {
-                script: vec![ScriptedFault::request("GET", "/customer", step)],
-                ..Faults::default()
-            })
-            .expect("faults are valid");
+    let retry_after = Some(RetryAfter {
+        seconds: 1,
+        form: RetryAfterForm::Seconds,
+    });
+    let step = ScriptedAction::Respond {
+        status: 429,
+        retry_after,
     };
+    sandbox
+        .set_faults(Faults {
+            script: vec![ScriptedFault::request("GET", "/customer", step); count],
+            ..Faults::default()
+        })
+        .expect("faults are valid");
+}
 
-    throttle_customer_once();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_retries_a_429_and_reports_retry_after() {
+    let sandbox = start_seeded(WireProfile::default()).await;
+
+    throttle_customer(&sandbox, 1);
     let (_, report) = probe_json(&sandbox).await;
 
+    assert_eq!(sandbox.pending_script_steps(), 0);
     assert_eq!(
         report["probe"]["rateLimitHeaders"],
-        json!([{"path": "customer", "name": "retry-after", "value": "7"}])
+        json!([{"path": "customer", "name": "retry-after", "value": "1"}])
     );
+    assert_eq!(assumption(&report, "customerPath")["verdict"], "held");
+    throttle_customer(&sandbox, 1);
+    let output = run(probe_args(&sandbox, false)).await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("rate limit: GET customer sent retry-after: 1"),
+        "{stdout}"
+    );
+    sandbox.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_gives_up_after_four_429s() {
+    let sandbox = start_seeded(WireProfile::default()).await;
+
+    throttle_customer(&sandbox, 4);
+    let (_, report) = probe_json(&sandbox).await;
+
+    assert_eq!(sandbox.pending_script_steps(), 0);
     assert_eq!(assumption(&report, "customerPath")["verdict"], "unknown");
     assert_eq!(
         assumption(&report, "customerPath")["evidence"],
         "GET customer returned 429"
-    );
-    throttle_customer_once();
-    let output = run(probe_args(&sandbox, false)).await;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("rate limit: GET customer sent retry-after: 7"),
-        "{stdout}"
     );
     sandbox.shutdown().await;
 }

@@ -32,12 +32,22 @@
 //! # }
 //! ```
 
+use std::time::Duration;
+
+use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::client::Client;
 use crate::error::SinkError;
+use crate::policy::{StatusClass, classify_status, parse_retry_after};
 use crate::wire::{Entity, Method, WireProfile, WireRequest};
+
+/// Attempts per probe request when the server responds 429 or a temporary 5xx.
+const PROBE_ATTEMPTS: u32 = 4;
+/// Longest wait between two attempts of a probe request, so that a long `Retry-After`
+/// cannot stall `check --probe` for minutes.
+const MAX_PROBE_WAIT: Duration = Duration::from_secs(10);
 
 mod assess;
 mod shape;
@@ -190,12 +200,54 @@ pub async fn run(client: &Client, user_field: Option<&str>) -> Result<ProbeRepor
     Ok(assess::report(&profile, user_field, &responses))
 }
 
+/// Sends one probe request. A 429 or a temporary 5xx is retried up to
+/// [`PROBE_ATTEMPTS`] times, after the `Retry-After` delay (at most
+/// [`MAX_PROBE_WAIT`]) or else 1, 2 and 4 s, because a busy server says nothing about
+/// the wire details that the probe looks for. The rate-limit headers of every attempt
+/// are kept, since they are what the probe reports about rate limits.
 async fn sample(client: &Client, request: WireRequest) -> Result<Sampled, SinkError> {
-    let response = client.get_inspected(&request).await?;
-    Ok(Sampled {
-        path: request.path,
-        response,
-    })
+    let mut attempt = 1;
+    let mut headers: Vec<(String, String)> = Vec::new();
+    loop {
+        let mut response = client.get_inspected(&request).await?;
+        for header in &response.rate_limit_headers {
+            if !headers.contains(header) {
+                headers.push(header.clone());
+            }
+        }
+        let retryable = classify_status(response.status) == StatusClass::Retryable;
+        if !retryable || attempt == PROBE_ATTEMPTS {
+            response.rate_limit_headers = headers;
+            return Ok(Sampled {
+                path: request.path,
+                response,
+            });
+        }
+
+        let wait = retry_wait(&response, attempt);
+        tracing::warn!(
+            path = %request.path,
+            status = response.status,
+            attempt,
+            wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            "probe request got a temporary failure; retrying"
+        );
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
+/// Returns the server's `Retry-After`, capped at [`MAX_PROBE_WAIT`], or else a wait that
+/// doubles from 1 s with each attempt.
+fn retry_wait(response: &InspectedResponse, attempt: u32) -> Duration {
+    let header = response
+        .rate_limit_headers
+        .iter()
+        .find(|(name, _)| name == "retry-after");
+    let from_server = header.and_then(|(_, value)| parse_retry_after(value, Timestamp::now()));
+    from_server
+        .unwrap_or_else(|| Duration::from_secs(1 << (attempt - 1).min(4)))
+        .min(MAX_PROBE_WAIT)
 }
 
 /// Reads the first record of a collection. The query has no filter, because the probe
