@@ -5,13 +5,13 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
-use startdeliver_sandbox::{
-    Entity, Faults, RateLimit, Sandbox, SandboxConfig, ServerErrors, Snapshot,
-};
+use startdeliver_sandbox::{Entity, Faults, RateLimit, Sandbox, SandboxConfig, ServerErrors};
 
 use crate::cli::SandboxArgs;
 use crate::exit::Exit;
 use crate::target::{self, API_KEY_ENV};
+
+mod state_file;
 
 /// The key a standalone sandbox accepts when `STARTDELIVER_API_KEY` is unset. It is not
 /// a secret: the sandbox holds only what clients send it.
@@ -20,15 +20,13 @@ const DEFAULT_SANDBOX_KEY: &str = "sandbox-key";
 /// Runs the sandbox until Ctrl-C or SIGTERM.
 pub async fn run(args: SandboxArgs) -> Result<Exit> {
     let faults = match &args.faults {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("failed to read faults file {}", path.display()))?;
-            serde_json::from_str(&text)
-                .with_context(|| format!("faults file {} is invalid", path.display()))?
+        Some(path) => read_faults(path)?,
+        None => {
+            let faults = faults_from_flags(&args);
+            faults.validate().context("invalid fault flags")?;
+            faults
         }
-        None => faults_from_flags(&args),
     };
-    faults.validate().context("invalid fault settings")?;
 
     let api_key = match std::env::var(API_KEY_ENV) {
         Ok(key) if !key.trim().is_empty() => key,
@@ -49,9 +47,12 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
     config.initial_records = args
         .state_file
         .as_deref()
-        .map(read_state)
+        .map(state_file::read)
         .transpose()?
         .flatten();
+    if let Some(path) = &args.state_file {
+        state_file::check_writable(path)?;
+    }
 
     tracing::info!(listen = %args.listen, "sandbox starting; stop it with Ctrl-C");
     let sandbox = Sandbox::start(config).await.map_err(|err| {
@@ -74,57 +75,28 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
     }
 
     shutdown_signal().await;
-    let snapshot = sandbox.snapshot();
-    sandbox.shutdown().await;
+    let snapshot = sandbox.shutdown().await;
     if let Some(path) = &args.state_file {
-        save_state(&snapshot, path)?;
+        state_file::save(&snapshot, path)?;
     }
-    tracing::info!("sandbox stopped");
     Ok(Exit::Success)
 }
 
-/// Reads the records a previous run saved to `path`, or `None` when the file does not
-/// exist yet.
-fn read_state(path: &Path) -> Result<Option<Snapshot>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            tracing::info!(path = %path.display(), "no state file yet, so the sandbox starts empty");
-            return Ok(None);
-        }
-        Err(err) => {
-            return Err(err)
-                .with_context(|| format!("failed to read state file {}", path.display()));
-        }
-    };
-    let snapshot: Snapshot = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "state file {} is invalid: expected {{\"users\": [...], \"customers\": [...], \
-             \"usage\": [...]}} as the sandbox writes it; delete it to start empty",
-            path.display()
-        )
-    })?;
-    tracing::info!(
-        path = %path.display(),
-        users = snapshot.users.len(),
-        customers = snapshot.customers.len(),
-        usage = snapshot.usage.len(),
-        "loading records from the state file"
-    );
-    Ok(Some(snapshot))
-}
-
-/// Writes the records to a temporary file beside `path` and renames it over `path`, so a
-/// crash while writing leaves the previous state whole.
-fn save_state(snapshot: &Snapshot, path: &Path) -> Result<()> {
-    let temporary = path.with_extension("tmp");
-    let text = serde_json::to_vec(snapshot).context("failed to encode the sandbox records")?;
-    std::fs::write(&temporary, text)
-        .with_context(|| format!("failed to write {}", temporary.display()))?;
-    std::fs::rename(&temporary, path)
-        .with_context(|| format!("failed to replace state file {}", path.display()))?;
-    tracing::info!(path = %path.display(), "records saved to the state file");
-    Ok(())
+/// Reads a faults file: one JSON object whose keys are all optional.
+fn read_faults(path: &Path) -> Result<Faults> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read faults file {}", path.display()))?;
+    let invalid = || format!("faults file {} is invalid", path.display());
+    let value: Value = serde_json::from_str(&text).with_context(invalid)?;
+    if !value.is_object() {
+        return Err(anyhow::anyhow!(
+            "expected a JSON object such as {{\"drop_rate\": 0.05}}"
+        ))
+        .with_context(invalid);
+    }
+    let faults: Faults = serde_json::from_value(value).with_context(invalid)?;
+    faults.validate().with_context(invalid)?;
+    Ok(faults)
 }
 
 /// Records to start a sandbox with. Each collection may be left out.

@@ -11,11 +11,11 @@ use crate::store::Entity;
 #[non_exhaustive]
 pub enum Error {
     /// The listen address could not be bound.
-    #[error("failed to bind the sandbox to {addr}: {source}")]
+    #[error("failed to bind the sandbox to {addr}")]
     Bind {
         /// The address from the configuration.
         addr: SocketAddr,
-        /// The operating system's reason.
+        /// The operating system's reason, shown as the error's source.
         source: std::io::Error,
     },
 

@@ -40,12 +40,12 @@ use crate::error::Error;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
-    /// Seed of the RNG behind `drop_rate` and `server_errors`.
+    /// Seed of the RNG behind `drop_rate`, `server_errors` and `slow_answers`.
     pub seed: u64,
     /// A token-bucket rate limit that rejects excess requests with 429.
     pub rate_limit: Option<RateLimit>,
     /// Fraction of requests, from 0.0 to 1.0, whose connection is closed with no response.
-    /// Nothing is stored for them.
+    /// `drop_timing` decides whether they are stored.
     pub drop_rate: f64,
     /// Whether a dropped connection closes before the request takes effect, so nothing is
     /// stored, or after, so the record exists although the client saw no response.

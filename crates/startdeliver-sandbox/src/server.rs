@@ -155,14 +155,16 @@ impl Sandbox {
     }
 
     /// Stops accepting connections, lets requests in flight finish for up to 5 seconds, then
-    /// closes every connection.
-    pub async fn shutdown(self) {
+    /// closes every connection. Returns the records as they are after the last request, so
+    /// that a record created during the drain is in the snapshot.
+    pub async fn shutdown(self) -> Snapshot {
         // Sending fails only when every receiver is gone, so the server task has ended.
         let _ = self.stop.send(true);
         if let Err(err) = self.server.await {
             tracing::error!(error = %err, "sandbox server task failed");
         }
         tracing::info!(addr = %self.addr, "sandbox stopped");
+        lock(&self.state.store).snapshot()
     }
 }
 
@@ -178,10 +180,7 @@ pub async fn serve(
 ) -> Result<Snapshot, Error> {
     let sandbox = Sandbox::start(config).await?;
     shutdown.await;
-
-    let snapshot = sandbox.snapshot();
-    sandbox.shutdown().await;
-    Ok(snapshot)
+    Ok(sandbox.shutdown().await)
 }
 
 async fn accept_loop(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {

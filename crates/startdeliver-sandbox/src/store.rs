@@ -60,6 +60,10 @@ pub(crate) enum StoreError {
     NotFound(String),
 }
 
+/// Highest id a restored record may have: the largest integer that JSON clients using
+/// 64-bit floats read exactly, far from the `u64` limit that new ids count up to.
+const MAX_RESTORED_ID: u64 = (1 << 53) - 1;
+
 #[derive(Debug)]
 pub(crate) struct Store {
     profile: WireProfile,
@@ -143,9 +147,10 @@ impl Store {
                         "{entity} record {position} is not a JSON object"
                     )));
                 };
-                let Some(id) = record.get(&id_key).and_then(Value::as_u64) else {
+                let id = record.get(&id_key).and_then(Value::as_u64);
+                let Some(id) = id.filter(|id| (1..=MAX_RESTORED_ID).contains(id)) else {
                     return Err(StoreError::Invalid(format!(
-                        "{entity} record {position} has no numeric \"{id_key}\""
+                        "{entity} record {position} has no \"{id_key}\" from 1 to {MAX_RESTORED_ID}"
                     )));
                 };
                 if !self.table_mut(entity).restore(id, record) {
@@ -507,6 +512,21 @@ mod tests {
             .create(Entity::User, json!({"email": "c@example.com"}))
             .expect("create");
         assert_eq!(next["id"], json!(3));
+    }
+
+    #[test]
+    fn restore_rejects_ids_out_of_range() {
+        for id in [json!(0), json!(-1), json!(u64::MAX), json!("7")] {
+            let snapshot = Snapshot {
+                users: vec![json!({ "id": id })],
+                ..Snapshot::default()
+            };
+            let result = store().restore(snapshot);
+            assert!(
+                matches!(&result, Err(StoreError::Invalid(message)) if message.contains("from 1 to")),
+                "{id}: {result:?}"
+            );
+        }
     }
 
     #[test]
