@@ -57,6 +57,9 @@ usage: cargo xtask faults [--events N] [--mode replay|serve] [--scenario NAME]..
 /// Runs the suite from the command line and fails when any run loses or repeats events.
 pub fn run(root: &Path, args: &[String]) -> Result<()> {
     if args.iter().any(|arg| arg == "--ci") {
+        if args.len() > 1 {
+            bail!("--ci runs a fixed configuration and takes no other argument\n\n{USAGE}");
+        }
         return run_ci(root);
     }
     let options = parse_options(args)?;

@@ -97,7 +97,7 @@ pub struct DeliveryArgs {
     pub concurrency: usize,
 
     /// Timeout of one request, such as `10s` or `500ms`; a bare number is seconds.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     pub timeout: Duration,
 
     /// How long an event keeps being retried before it is dead-lettered, such as `4h` or
@@ -376,6 +376,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|err| format!("invalid duration {text:?}: {err}"))
+}
+
+/// Parses a duration as [`parse_duration`] does and rejects zero, for timeouts where zero
+/// would fail every request.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        return Err(format!("invalid duration {text:?}: must be more than 0"));
+    }
+    Ok(duration)
 }
 
 #[cfg(test)]

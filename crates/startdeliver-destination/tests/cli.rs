@@ -797,3 +797,20 @@ fn interrupt_stops_replay_while_it_retries() {
     assert_eq!(output.status.code(), Some(130));
     assert!(String::from_utf8_lossy(&output.stdout).contains("not delivered"));
 }
+
+#[test]
+fn zero_timeouts_and_connections_are_rejected() {
+    let cases: [&[&str]; 4] = [
+        &["replay", "--sandbox", "--timeout", "0"],
+        &["serve", "--data-dir", "unused", "--header-timeout", "0"],
+        &["serve", "--data-dir", "unused", "--body-timeout", "0ms"],
+        &["serve", "--data-dir", "unused", "--max-connections", "0"],
+    ];
+    for args in cases {
+        let output = command().args(args).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        let flag = args[args.len() - 2];
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}

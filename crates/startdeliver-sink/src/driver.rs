@@ -317,7 +317,10 @@ where
             tracing::error!(message_id, attempt = attempts, error = %reason, "retry window exceeded; event dead-lettered");
             let rejection = Rejection::new(
                 RETRY_WINDOW_EXCEEDED,
-                format!("gave up after {attempts} attempts; last error: {reason}"),
+                format!(
+                    "gave up after {attempts} {}; last error: {reason}",
+                    if attempts == 1 { "attempt" } else { "attempts" }
+                ),
             );
             return (Settlement::DeadLettered(rejection), attempts);
         };

@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::wait_for;
-use crate::cli::parse_duration;
+use crate::cli::parse_positive_duration;
 
 /// Largest request head (request line and headers); a larger one gets 431.
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -48,18 +48,18 @@ pub struct HttpArgs {
     /// that is smaller.
     // NOTE: each connection may hold a 500 KB body, its decompressed copy and the
     // parsed JSON at once. Nothing but this limit bounds the bodies in flight.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 
-    /// Time a client has to send a request's headers, such as `10s`, counted from the
-    /// connection's start or its previous response. A connection that takes longer,
-    /// idle or not, is closed without a response.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    /// Time a client has to send a request's headers, such as `10s` (a bare number is
+    /// seconds), counted from the connection's start or its previous response. A
+    /// connection that takes longer, idle or not, is closed without a response.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_positive_duration)]
     pub header_timeout: Duration,
 
     /// Time a client has to send a request's whole body once its headers arrived, such
-    /// as `30s`; a slower request gets 408.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    /// as `30s` (a bare number is seconds); a slower request gets 408.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
     pub body_timeout: Duration,
 }
 
