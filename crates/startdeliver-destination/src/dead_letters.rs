@@ -43,14 +43,22 @@ async fn list(spool: &Spool, reason: Option<String>) -> Result<Exit> {
     Ok(Exit::Success)
 }
 
-#[allow(clippy::print_stdout)]
+#[allow(clippy::print_stdout, clippy::print_stderr)]
 async fn retry(spool: &Spool, reason: Option<String>) -> Result<Exit> {
     let moved = spool.retry_dead_letters(reason.clone()).await?;
     if moved == 0
         && let Some(reason) = &reason
     {
-        println!("{}", no_match_message(reason, &reason_counts(spool).await?));
-        return Ok(Exit::Success);
+        let counts = reason_counts(spool).await?;
+        let message = no_match_message(reason, &counts);
+        if counts.is_empty() {
+            println!("{message}");
+            return Ok(Exit::Success);
+        }
+        // Dead letters exist under other reasons, so the reason given is most likely a
+        // typo, and a script must be able to tell that from a retry that worked.
+        eprintln!("error: {message}");
+        return Ok(Exit::Usage);
     }
 
     let which = reason.map_or_else(String::new, |reason| format!(" with reason {reason}"));

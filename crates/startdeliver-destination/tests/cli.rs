@@ -482,9 +482,9 @@ fn retry_of_unknown_reason_lists_present_reasons() {
         .args(["dead-letters", "retry", "--reason", "nosuch", "--data-dir"])
         .arg(&spool)
         .assert()
-        .success()
-        .stdout(predicate::str::contains("no dead letter has reason nosuch"))
-        .stdout(predicate::str::contains("invalid_match_value (1)"));
+        .code(2)
+        .stderr(predicate::str::contains("no dead letter has reason nosuch"))
+        .stderr(predicate::str::contains("invalid_match_value (1)"));
     command()
         .args([
             "dead-letters",
