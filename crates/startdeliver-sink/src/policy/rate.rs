@@ -1,5 +1,6 @@
 //! An adaptive token bucket: the request rate for one API key, lowered
-//! multiplicatively when the server throttles and raised additively on success.
+//! multiplicatively when the server throttles and raised additively on success, up to a
+//! ceiling just below the rate that was throttled.
 
 use std::time::Duration;
 
@@ -20,6 +21,12 @@ pub struct RateConfig {
     pub decrease_interval: Duration,
     /// Requests per second added on each success response.
     pub increase_per_success: f64,
+    /// Share of the throttled rate that the rate may climb back to after a 429, so that
+    /// it settles below the server's limit instead of exceeding it again.
+    pub ceiling_factor: f64,
+    /// How long the ceiling stays in force after the last 429. Then the rate may climb
+    /// past it again, so that a limit that was raised is found.
+    pub ceiling_hold: Duration,
     /// Maximum pause that one `Retry-After` imposes on every request of the key.
     pub max_pause: Duration,
 }
@@ -32,6 +39,8 @@ impl Default for RateConfig {
             decrease_factor: 0.5,
             decrease_interval: Duration::from_secs(1),
             increase_per_success: 0.1,
+            ceiling_factor: 0.9,
+            ceiling_hold: Duration::from_secs(60),
             max_pause: Duration::from_secs(60),
         }
     }
@@ -39,7 +48,8 @@ impl Default for RateConfig {
 
 impl RateConfig {
     /// Replaces out-of-range values with usable ones: a positive maximum, a minimum
-    /// that does not exceed it, a decrease factor in `(0, 1]` and a non-negative step.
+    /// that does not exceed it, decrease and ceiling factors in `(0, 1]` and a
+    /// non-negative step.
     fn sanitised(mut self) -> Self {
         let defaults = Self::default();
         if !(self.max_per_second.is_finite() && self.max_per_second > 0.0) {
@@ -54,6 +64,9 @@ impl RateConfig {
         }
         if !(self.increase_per_success.is_finite() && self.increase_per_success >= 0.0) {
             self.increase_per_success = defaults.increase_per_success;
+        }
+        if !(self.ceiling_factor > 0.0 && self.ceiling_factor <= 1.0) {
+            self.ceiling_factor = defaults.ceiling_factor;
         }
         self
     }
@@ -71,6 +84,9 @@ pub struct AdaptiveRate {
     updated: Instant,
     paused_until: Option<Instant>,
     last_decrease: Option<Instant>,
+    /// The highest rate allowed until [`RateConfig::ceiling_hold`] after the last
+    /// decrease, set on each 429.
+    ceiling: Option<f64>,
 }
 
 impl AdaptiveRate {
@@ -84,6 +100,7 @@ impl AdaptiveRate {
             updated: now,
             paused_until: None,
             last_decrease: None,
+            ceiling: None,
         }
     }
 
@@ -109,29 +126,52 @@ impl AdaptiveRate {
         Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
     }
 
-    /// Raises the rate by one step after a success response, up to the maximum.
+    /// Raises the rate by one step after a success response, up to the ceiling while it is
+    /// in force and up to the maximum otherwise.
     pub fn on_success(&mut self, now: Instant) {
         self.refill(now);
-        self.rate = (self.rate + self.config.increase_per_success).min(self.config.max_per_second);
+        let limit = self.ceiling(now).unwrap_or(self.config.max_per_second);
+        let raised = (self.rate + self.config.increase_per_success).min(limit);
+        // A rate already above the limit stays where it is rather than dropping.
+        self.rate = self.rate.max(raised).min(self.config.max_per_second);
+    }
+
+    /// Returns the ceiling while it is in force, and clears it once its time has passed.
+    fn ceiling(&mut self, now: Instant) -> Option<f64> {
+        let last = self.last_decrease?;
+        if now.saturating_duration_since(last) >= self.config.ceiling_hold {
+            self.ceiling = None;
+        }
+        self.ceiling
     }
 
     /// Lowers the rate after a 429 response, down to the minimum and at most once per
-    /// [`RateConfig::decrease_interval`], and pauses every request for the server's
-    /// `Retry-After`, up to [`RateConfig::max_pause`].
+    /// [`RateConfig::decrease_interval`], and sets the ceiling below the throttled rate.
+    /// Pauses every request for the server's `Retry-After`, up to
+    /// [`RateConfig::max_pause`].
     pub fn on_throttled(&mut self, now: Instant, retry_after: Option<Duration>) {
         self.refill(now);
         let may_decrease = self.last_decrease.is_none_or(|last| {
             now.saturating_duration_since(last) >= self.config.decrease_interval
         });
         if may_decrease {
+            let ceiling = self.rate * self.config.ceiling_factor;
+            self.ceiling = Some(ceiling.max(self.config.min_per_second));
             self.rate = (self.rate * self.config.decrease_factor).max(self.config.min_per_second);
-            self.tokens = self.tokens.min(self.capacity());
+            // An empty bucket paces the next requests at the new rate. A full one would
+            // send a burst into a server whose 429 showed it has no room.
+            self.tokens = 0.0;
             self.last_decrease = Some(now);
         }
 
         if let Some(wait) = retry_after {
             let until = now + wait.min(self.config.max_pause);
-            self.paused_until = Some(self.paused_until.map_or(until, |old| old.max(until)));
+            let until = self.paused_until.map_or(until, |old| old.max(until));
+            self.paused_until = Some(until);
+            // No tokens pile up during the pause, for the same reason: one request may go
+            // when the pause ends and the rest follow at the rate.
+            self.tokens = 1.0;
+            self.updated = self.updated.max(until);
         }
     }
 
@@ -188,6 +228,77 @@ mod tests {
     }
 
     #[test]
+    fn rate_climbs_only_to_ceiling_until_it_expires() {
+        let start = Instant::now();
+        let config = RateConfig {
+            max_per_second: 10.0,
+            ..RateConfig::default()
+        };
+        let mut rate = AdaptiveRate::new(config, start);
+
+        rate.on_throttled(start, None);
+        assert_eq!(rate.rate(), 5.0);
+        for _ in 0..100 {
+            rate.on_success(start + Duration::from_secs(1));
+        }
+        assert!((rate.rate() - 9.0).abs() < 1e-9, "{}", rate.rate());
+
+        rate.on_success(start + config.ceiling_hold);
+        assert!((rate.rate() - 9.1).abs() < 1e-9, "{}", rate.rate());
+    }
+
+    /// Drives the rate against a simulated server with a token-bucket limit, as fast as
+    /// the rate allows and with no latency, and returns the share of the limit used from
+    /// `settle` to `end` and the 429s in that time.
+    fn simulate(limit: f64, burst: f64, client: f64, settle: f64, end: f64) -> (f64, u32) {
+        let start = Instant::now();
+        let config = RateConfig {
+            max_per_second: client,
+            ..RateConfig::default()
+        };
+        let mut rate = AdaptiveRate::new(config, start);
+        let (mut tokens, mut refilled) = (burst, 0.0_f64);
+        let (mut t, mut late_successes, mut late_throttles) = (0.0_f64, 0.0, 0);
+
+        while t < end {
+            let now = start + Duration::from_secs_f64(t);
+            if let Err(wait) = rate.try_acquire(now) {
+                t += wait.as_secs_f64().max(1e-6);
+                continue;
+            }
+            tokens = (tokens + (t - refilled) * limit).min(burst);
+            refilled = t;
+            if tokens >= 1.0 {
+                tokens -= 1.0;
+                rate.on_success(now);
+                late_successes += f64::from(u8::from(t >= settle));
+            } else {
+                let retry_after = ((1.0 - tokens) / limit).ceil().max(1.0);
+                rate.on_throttled(now, Some(Duration::from_secs_f64(retry_after)));
+                late_throttles += u32::from(t >= settle);
+            }
+        }
+        (late_successes / ((end - settle) * limit), late_throttles)
+    }
+
+    #[test]
+    fn rate_settles_below_a_hard_limit() {
+        // A 20/s limit with a burst of 5 and a client allowed 200/s, as in the fault suite.
+        // Halving alone leaves the client near half the limit with a 429 every few
+        // seconds.
+        let (share, throttles) = simulate(20.0, 5.0, 200.0, 30.0, 60.0);
+        assert!(share >= 0.9, "used {share:.3} of the limit");
+        assert_eq!(throttles, 0);
+
+        // A 50/s limit with a burst of 50 and a client at 100/s, as in the delivery
+        // benchmark. The large burst hides the limit, so the ceiling needs a few 429s
+        // to come down to it.
+        let (share, throttles) = simulate(50.0, 50.0, 100.0, 10.0, 40.0);
+        assert!(share >= 0.9, "used {share:.3} of the limit");
+        assert!(throttles <= 3, "{throttles} 429s after 10 s");
+    }
+
+    #[test]
     fn retry_after_pauses_all_requests() {
         let now = Instant::now();
         let mut rate = AdaptiveRate::new(RateConfig::default(), now);
@@ -213,6 +324,8 @@ mod tests {
             min_per_second: -1.0,
             decrease_factor: 0.0,
             increase_per_success: f64::INFINITY,
+            ceiling_factor: 2.0,
+            ceiling_hold: Duration::ZERO,
             decrease_interval: Duration::ZERO,
             max_pause: Duration::ZERO,
         };
