@@ -340,15 +340,21 @@ pub struct DeadLettersArgs {
     pub reason: Option<String>,
 }
 
-/// Parses a request rate in requests per second, which must be a positive, finite number.
+/// Lowest accepted `--rate`: one request a minute. A lower rate would make a run wait
+/// silently for hours between requests, which is more likely a typo than a wish.
+const MIN_RATE: f64 = 1.0 / 60.0;
+
+/// Parses a request rate in requests per second, a finite number of at least
+/// [`MIN_RATE`].
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     let rate: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("invalid rate {text:?}: expected requests per second, such as 5"))?;
-    if !(rate.is_finite() && rate > 0.0) {
+    if !(rate.is_finite() && rate >= MIN_RATE) {
         return Err(format!(
-            "invalid rate {text:?}: must be a positive number of requests per second, such as 5 or 0.5"
+            "invalid rate {text:?}: must be a number of requests per second from 0.0167 (one \
+             a minute) up, such as 5 or 0.5"
         ));
     }
     Ok(rate)
@@ -402,10 +408,10 @@ mod tests {
     }
 
     #[test]
-    fn rates_must_be_positive_and_finite() {
+    fn rates_must_be_finite_and_not_tiny() {
         assert_eq!(parse_rate("5"), Ok(5.0));
         assert_eq!(parse_rate("0.5"), Ok(0.5));
-        for text in ["0", "-1", "0.0", "inf", "NaN", "fast", ""] {
+        for text in ["0", "-1", "0.0", "1e-9", "0.01", "inf", "NaN", "fast", ""] {
             assert!(parse_rate(text).is_err(), "{text:?} was accepted");
         }
     }
