@@ -22,8 +22,9 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  ci      format check, clippy with warnings denied, the workspace tests, and a check
-          that every insta snapshot is referenced and none is pending
+  ci      format check, clippy with warnings denied, the workspace tests, a check
+          that every insta snapshot is referenced and none is pending, then e2e and
+          the fault suite with 200 events (faults --ci); about 10 minutes
   tidy    repository checks: file headers, no dbg!, no ignored tests, no mod.rs,
           no key-like strings in fixtures
   demo    replay the real SDK batches and the demo stream into an in-process sandbox
@@ -40,7 +41,7 @@ tasks:
           run replay and serve against a sandbox with each fault in turn and combined
           (429 storms, 5xx bursts, slow answers, dropped connections, restarts,
           SIGKILL) and fail when an event is lost, repeated or reordered; prints
-          the table (about 10 minutes at the default 1000 events)
+          the table (about 15 minutes at the default 1000 events)
   fuzz [--seconds N] [TARGET...]
           run each cargo-fuzz target in fuzz/ for N seconds (default 60), seeded
           from fixtures/; installs cargo-fuzz when missing and fails on a crash";
