@@ -260,7 +260,7 @@ pub struct SandboxArgs {
     /// Keep the records in this JSON file across restarts: load it at start when it
     /// exists, with the ids it holds, and write it on Ctrl-C or SIGTERM. A sandbox
     /// ended any other way, such as by SIGKILL or SIGHUP, loses what changed since it
-    /// started. Give each sandbox its own file.
+    /// started. A second sandbox on the same file is refused while the first runs.
     #[arg(long, value_name = "FILE", conflicts_with = "seed_records")]
     pub state_file: Option<PathBuf>,
 }

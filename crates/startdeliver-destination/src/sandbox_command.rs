@@ -44,15 +44,21 @@ pub async fn run(args: SandboxArgs) -> Result<Exit> {
     let profile = target::read_wire_profile(args.wire_profile.as_deref())?;
     config.profile = target::sandbox_profile(&profile);
     let seed = args.seed_records.as_deref().map(read_seed).transpose()?;
+    // Held until this function returns, after the records are saved.
+    let _state_lock = match &args.state_file {
+        Some(path) => {
+            let lock = state_file::lock(path)?;
+            state_file::check_writable(path)?;
+            Some(lock)
+        }
+        None => None,
+    };
     config.initial_records = args
         .state_file
         .as_deref()
         .map(state_file::read)
         .transpose()?
         .flatten();
-    if let Some(path) = &args.state_file {
-        state_file::check_writable(path)?;
-    }
 
     tracing::info!(listen = %args.listen, "sandbox starting; stop it with Ctrl-C");
     let sandbox = Sandbox::start(config).await.map_err(|err| {

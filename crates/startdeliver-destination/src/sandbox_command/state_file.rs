@@ -1,7 +1,7 @@
 //! The `--state-file` of `sandbox`: the records read at start and written at shutdown, so
 //! that a restarted sandbox keeps its records and ids.
 
-use std::fs::File;
+use std::fs::{File, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,35 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>> {
         "loading records from the state file"
     );
     Ok(Some(snapshot))
+}
+
+/// Takes an exclusive lock on `path` plus `.lock`, so that a second sandbox cannot start
+/// on the same state file and overwrite the first one's records at shutdown. The lock
+/// lasts while the returned file is open, and the operating system releases it when the
+/// process ends, also by SIGKILL.
+pub fn lock(path: &Path) -> Result<File> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("failed to open lock file {}", lock_path.display()))?;
+
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "state file {} is in use by another sandbox, which holds {}; give each sandbox \
+             its own --state-file",
+            path.display(),
+            lock_path.display()
+        )),
+        Err(TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("failed to lock {}", lock_path.display()))
+        }
+    }
 }
 
 /// Fails at start when the state file could not be written at shutdown, so that no
@@ -133,6 +162,22 @@ mod tests {
         let message = format!("{err:#}");
         assert!(message.contains("cannot be written"), "{message}");
         assert!(message.contains("state.json"), "{message}");
+    }
+
+    #[test]
+    fn second_lock_on_one_state_file_fails() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("state.json");
+
+        let first = lock(&path).expect("first lock");
+        let err = lock(&path).expect_err("the file is locked");
+        assert!(
+            format!("{err:#}").contains("in use by another sandbox"),
+            "{err:#}"
+        );
+
+        drop(first);
+        lock(&path).expect("lock after release");
     }
 
     #[test]
