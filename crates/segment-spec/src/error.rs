@@ -137,7 +137,7 @@ pub enum ErrorKind {
     /// The event's JSON is larger than the configured limit.
     #[error(
         "event is {size} bytes of JSON, over the limit of {limit} bytes; \
-         send large data outside the event or raise the limit"
+         move large data out of the event"
     )]
     TooLarge { size: usize, limit: usize },
     /// A value has the wrong type or an unacceptable content.

@@ -194,7 +194,7 @@ async fn serve(
     }
     pruner.abort();
     let _ = pruner.await;
-    tracing::info!(pending = spool.pending(), "drained");
+    tracing::info!(pending = spool.pending(), "delivery stopped");
     dispatched
 }
 
