@@ -32,7 +32,7 @@ pub fn run(root: &Path) -> Result<()> {
         "demo: replaying {} inputs with {MAPPING} into an in-process sandbox",
         INPUTS.len()
     );
-    // `--quiet` hides cargo's progress, so say why the first run sits silent.
+    // `--quiet` hides cargo's progress, so print why the first run is silent.
     println!("demo: building the runner first; a fresh clone takes a few minutes");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let status = Command::new(&cargo)

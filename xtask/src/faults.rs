@@ -7,7 +7,7 @@
 //! runner's own summary, so a runner that claims delivery without it is caught. The
 //! `--broken-retry` build proves that: it drops retryable failures and the suite fails.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -754,7 +754,7 @@ fn tally(events: &[Value], usage: &[Value], users: &[Value], dead_lettered: usiz
         let id = record["messageId"].as_str().unwrap_or_default();
         *counts.entry(id).or_default() += 1;
     }
-    let expected: Vec<&str> = events
+    let expected: HashSet<&str> = events
         .iter()
         .filter_map(|event| event["messageId"].as_str())
         .collect();
@@ -763,7 +763,7 @@ fn tally(events: &[Value], usage: &[Value], users: &[Value], dead_lettered: usiz
         .iter()
         .filter(|id| counts.contains_key(*id))
         .count();
-    let unexpected = counts.keys().filter(|id| !expected.contains(id)).count();
+    let unexpected = counts.keys().filter(|id| !expected.contains(*id)).count();
     let repeated_usage: usize = counts.values().map(|count| count - 1).sum();
 
     let mut user_counts: HashMap<String, usize> = HashMap::new();

@@ -49,8 +49,8 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The binary at debug log level with `key` as its API key and no other Startdeliver
-/// setting inherited from the environment.
+/// Builds a command for the binary at debug log level, with `key` as its API key and no
+/// other Startdeliver setting inherited from the environment.
 fn command(key: &str, log_format: &str) -> Command {
     let mut command = Command::new(binary());
     for name in [
@@ -76,7 +76,7 @@ fn run(command: &mut Command) -> Output {
     command.output().expect("the binary runs")
 }
 
-/// Every form of a secret that counts as a leak, with its name.
+/// Returns every form of a secret that counts as a leak, each with its name.
 fn leak_forms(secret: &str) -> Vec<(String, Vec<u8>)> {
     let mut forms = vec![
         ("raw".to_owned(), secret.as_bytes().to_vec()),

@@ -370,7 +370,7 @@ async fn slow_answers_delay_only_their_fraction() {
     }
 
     assert!((1..10).contains(&timeouts), "{timeouts} of 10 timed out");
-    // Slow answers take effect before their delay, so every request stored a record.
+    // A slow answer takes effect before its delay, so every request stored a record.
     wait_until(|| sandbox.snapshot().users.len() == 10).await;
 }
 

@@ -45,7 +45,7 @@ use crate::wire::{Entity, Method, WireProfile, WireRequest};
 
 /// Attempts per probe request when the server responds 429 or a temporary 5xx.
 const PROBE_ATTEMPTS: u32 = 4;
-/// Longest wait between two attempts of a probe request, so that a long `Retry-After`
+/// Maximum wait between two attempts of a probe request, so that a long `Retry-After`
 /// cannot stall `check --probe` for minutes.
 const MAX_PROBE_WAIT: Duration = Duration::from_secs(10);
 
@@ -202,7 +202,7 @@ pub async fn run(client: &Client, user_field: Option<&str>) -> Result<ProbeRepor
 
 /// Sends one probe request. A 429 or a temporary 5xx is retried up to
 /// [`PROBE_ATTEMPTS`] times, after the `Retry-After` delay (at most
-/// [`MAX_PROBE_WAIT`]) or else 1, 2 and 4 s, because a busy server says nothing about
+/// [`MAX_PROBE_WAIT`]) or else 1, 2 and 4 s, because a busy response reveals nothing about
 /// the wire details that the probe looks for. The rate-limit headers of every attempt
 /// are kept, since they are what the probe reports about rate limits.
 async fn sample(client: &Client, request: WireRequest) -> Result<Sampled, SinkError> {

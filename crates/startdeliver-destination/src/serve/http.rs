@@ -58,7 +58,7 @@ pub struct HttpArgs {
     pub header_timeout: Duration,
 
     /// Time a client has to send a request's whole body once its headers arrived, such
-    /// as `30s` (a bare number is seconds); a slower request gets 408.
+    /// as `30s` (a bare number is seconds). A slower request gets 408.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_positive_duration)]
     pub body_timeout: Duration,
 }
