@@ -189,3 +189,43 @@ pub async fn shutdown_signal() {
         () = terminate => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_faults_text(text: &str) -> Result<Faults> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("faults.json");
+        std::fs::write(&path, text).expect("written");
+        read_faults(&path)
+    }
+
+    #[test]
+    fn faults_file_reads_an_object() {
+        let faults = read_faults_text(r#"{"drop_rate": 0.5}"#).expect("valid faults");
+        assert_eq!(faults.drop_rate, 0.5);
+    }
+
+    #[test]
+    fn faults_file_rejects_non_objects() {
+        for text in ["[]", "[1, null, 1.0]", "7"] {
+            let err = read_faults_text(text).expect_err(text);
+            let message = format!("{err:#}");
+            assert!(
+                message.contains("expected a JSON object"),
+                "{text}: {message}"
+            );
+            assert!(message.contains("faults.json"), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn faults_file_range_error_names_file() {
+        let err = read_faults_text(r#"{"slow_answers": {"rate": 2, "delay_ms": 5}}"#)
+            .expect_err("rate out of range");
+        let message = format!("{err:#}");
+        assert!(message.contains("faults.json is invalid"), "{message}");
+        assert!(message.contains("slow_answers.rate"), "{message}");
+    }
+}

@@ -375,6 +375,34 @@ async fn slow_answers_delay_only_their_fraction() {
 }
 
 #[tokio::test]
+async fn shutdown_snapshot_includes_requests_in_flight() {
+    let sandbox = start(Faults {
+        latency: Duration::from_millis(500),
+        latency_timing: LatencyTiming::BeforeHandling,
+        ..Faults::default()
+    })
+    .await;
+    let client = client(CLIENT_TIMEOUT);
+    let base = sandbox.base_url();
+
+    let request = tokio::spawn(async move {
+        client
+            .post(format!("{base}user"))
+            .header("Authorization", KEY)
+            .json(&json!({"email": "late@example.com"}))
+            .send()
+            .await
+    });
+    // Shut down while the request waits out its delay, before it is stored.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let snapshot = sandbox.shutdown().await;
+
+    let response = request.await.expect("task").expect("response");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(snapshot.users.len(), 1);
+}
+
+#[tokio::test]
 async fn scripted_503s_then_normal() {
     let script = vec![ScriptedFault::any(ScriptedAction::status(503)); 3];
     let sandbox = start(Faults {
